@@ -1,0 +1,233 @@
+"""Notes folder → Chroma, incrementally: embed only new content, retire what is gone, commit last."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ingest.chunk import Chunk, chunk_sections
+from ingest.parse import ParsedNote, parse_markdown
+from qa.embeddings import EmbeddingModel
+from qa.errors import NotesQAError
+from qa.settings import Settings
+from qa.store import ALIVE, IndexState, NotesIndex, drop_index, open_index
+
+NOTE_SUFFIXES = (".md", ".markdown", ".txt")
+DEFAULT_WRITE_BATCH = 256
+
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass
+class IngestReport:
+    """What one ingest run did; `summary` is the one line the CLI prints."""
+
+    files: int = 0
+    sections: int = 0
+    chunks: int = 0
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    embedded: int = 0
+    seconds: float = 0.0
+    generation: int = 0
+    skipped: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def summary(self) -> str:
+        return (
+            f"{self.files} files, {self.sections} sections, {self.chunks} chunks: "
+            f"{self.added} added, {self.updated} updated, {self.removed} removed, {self.unchanged} unchanged "
+            f"({self.embedded} embedded, {len(self.skipped)} files skipped) in {self.seconds:.1f}s"
+        )
+
+
+@dataclass
+class NotesCorpus:
+    """The parsed notes folder: notes that parsed, and one line per file skipped."""
+
+    notes: list[ParsedNote]
+    skipped: list[str]
+
+    @property
+    def warnings(self) -> list[str]:
+        return [w for n in self.notes for w in n.warnings]
+
+
+class SkipFile(Exception):
+    """A file that cannot be indexed; the message is the reason."""
+
+
+def iter_note_files(notes_dir: Path) -> Iterator[Path]:
+    """Markdown and text files under `notes_dir`, nested folders included, hidden ones excluded."""
+    for root, dirs, files in os.walk(notes_dir, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            if not name.startswith(".") and name.lower().endswith(NOTE_SUFFIXES):
+                yield Path(root) / name
+
+
+def read_note(path: Path, notes_dir: Path, *, max_bytes: int) -> str:
+    """The note's text, or `SkipFile` with the reason (outside the folder, too big, binary, empty…)."""
+    real = path.resolve()
+    if path.is_symlink() and not real.is_relative_to(notes_dir.resolve()):
+        raise SkipFile("symlink pointing outside the notes folder")
+    if not real.is_file():
+        raise SkipFile("not a regular file")
+    size = real.stat().st_size
+    if size > max_bytes:
+        raise SkipFile(f"{size / 1e6:.1f} MB is over the {max_bytes / 1e6:.0f} MB limit")
+    data = real.read_bytes()
+    if b"\x00" in data[:8192]:
+        raise SkipFile("binary file")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise SkipFile(f"not UTF-8 (byte {exc.start})") from None
+    if not text.strip():
+        raise SkipFile("empty file")
+    return text
+
+
+def load_corpus(notes_dir: Path, *, max_bytes: int = 5 * 1024 * 1024) -> NotesCorpus:
+    """Parse every note under `notes_dir`; bad files are skipped with a reason, never fatal."""
+    if not notes_dir.is_dir():
+        raise NotesQAError(f"The notes folder {notes_dir} does not exist: create it or set NOTES_DIR.")
+    notes, skipped = [], []
+    for path in iter_note_files(notes_dir):
+        source = path.relative_to(notes_dir).as_posix()
+        try:
+            text = read_note(path, notes_dir, max_bytes=max_bytes)
+        except (SkipFile, OSError) as exc:
+            skipped.append(f"{source}: skipped: {exc}")
+            continue
+        note = parse_markdown(text, source)
+        if not note.content_sections:
+            skipped.append(f"{source}: skipped: nothing to index" + (" (only a table of contents)"
+                           if any(s.is_navigation for s in note.sections) else ""))
+            continue
+        notes.append(note)
+    return NotesCorpus(notes, skipped)
+
+
+@contextlib.contextmanager
+def ingest_lock(settings: Settings) -> Iterator[None]:
+    """One ingest at a time per local index folder (a server index is shared; callers coordinate)."""
+    if settings.uses_server:
+        yield
+        return
+    settings.chroma_dir.mkdir(parents=True, exist_ok=True)
+    with open(settings.chroma_dir / ".ingest.lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise NotesQAError(
+                f"Another ingest is already updating {settings.chroma_dir}; wait for it to finish."
+            ) from None
+        yield
+
+
+def _batches(items: list, size: int) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _embed_and_add(index: NotesIndex, model: EmbeddingModel, chunks: list[Chunk], generation: int, *,
+                   batch_size: int, progress: bool, on_progress: ProgressFn | None) -> None:
+    from tqdm import tqdm
+
+    # Similar lengths in one batch waste less padding; order does not matter to Chroma.
+    ordered = sorted(chunks, key=lambda c: len(c.embed_text))
+    bar = tqdm(total=len(ordered), desc="Embedding", unit="chunk", file=sys.stderr, disable=not progress)
+    done = 0
+    for batch in _batches(ordered, batch_size):
+        vectors = model.embed_documents([c.embed_text for c in batch])
+        # Raw chromadb upsert rather than langchain's add_texts: we store the display text while the
+        # vector is of the heading-prefixed text, and write generation fields for the commit protocol.
+        index.collection.upsert(
+            ids=[c.id for c in batch], embeddings=vectors, documents=[c.text for c in batch],
+            metadatas=[{**c.metadata(), "added_gen": generation, "retired_gen": ALIVE} for c in batch],
+        )
+        done += len(batch)
+        bar.update(len(batch))
+        if on_progress:
+            on_progress(done, len(ordered))
+    bar.close()
+
+
+def sync_index(settings: Settings, model: EmbeddingModel, *, rebuild: bool = False, progress: bool = True,
+               on_progress: ProgressFn | None = None, client=None) -> IngestReport:
+    """Bring the index in line with the notes folder; see qa/store.py for the commit protocol."""
+    started = time.perf_counter()
+    corpus = load_corpus(settings.notes_dir, max_bytes=settings.max_file_bytes)
+    sections = [s for n in corpus.notes for s in n.content_sections]
+    desired = {c.id: c for c in chunk_sections(sections)}
+    report = IngestReport(files=len(corpus.notes), sections=len(sections), chunks=len(desired),
+                          skipped=corpus.skipped, warnings=corpus.warnings)
+    with ingest_lock(settings):
+        if rebuild:
+            drop_index(settings)
+        index = open_index(settings, model=model.name, dimension=model.dimension, create=True, client=client)
+        state = index.read_state()
+        committed, new_gen = state.generation, state.generation + 1
+        present = index.get_chunks(include=["metadatas"])
+        stored = dict(zip(present["ids"], present["metadatas"]))
+
+        def alive(md: dict) -> bool:
+            return md["added_gen"] <= committed < md["retired_gen"]
+
+        old_keys = {(md["source"], md["anchor"], md["ordinal"]): cid for cid, md in stored.items() if alive(md)}
+        new_keys = {(c.section.source, c.section.anchor, c.ordinal): cid for cid, c in desired.items()}
+        report.added = len(new_keys.keys() - old_keys.keys())
+        report.removed = len(old_keys.keys() - new_keys.keys())
+        shared = old_keys.keys() & new_keys.keys()
+        report.updated = sum(old_keys[k] != new_keys[k] for k in shared)
+        report.unchanged = len(shared) - report.updated
+
+        to_embed = [c for cid, c in desired.items() if cid not in stored]
+        relabel_ids, relabel_mds = [], []
+        for cid, chunk in desired.items():
+            if cid in stored:
+                md = stored[cid]
+                want = {**chunk.metadata(), "added_gen": md["added_gen"] if alive(md) else new_gen,
+                        "retired_gen": ALIVE}
+                if any(md.get(k) != v for k, v in want.items()):
+                    relabel_ids.append(cid)
+                    relabel_mds.append(want)
+        retire = [cid for cid, md in stored.items() if cid not in desired and alive(md)]
+        garbage = [cid for cid, md in stored.items() if cid not in desired and not alive(md)]
+        for cid in retire:
+            relabel_ids.append(cid)
+            relabel_mds.append({**stored[cid], "retired_gen": new_gen})
+
+        if garbage:  # left by an interrupted run and invisible to readers
+            for batch in _batches(garbage, DEFAULT_WRITE_BATCH):
+                index.collection.delete(ids=batch)
+        if to_embed:
+            _embed_and_add(index, model, to_embed, new_gen, batch_size=settings.embed_batch_size,
+                           progress=progress, on_progress=on_progress)
+        for start in range(0, len(relabel_ids), DEFAULT_WRITE_BATCH):
+            index.collection.update(ids=relabel_ids[start:start + DEFAULT_WRITE_BATCH],
+                                    metadatas=relabel_mds[start:start + DEFAULT_WRITE_BATCH])
+        report.embedded = len(to_embed)
+        changed = bool(to_embed or relabel_ids or garbage) or state.generation == 0
+        generation = new_gen if changed else committed
+        report.seconds = time.perf_counter() - started
+        index.write_state(IndexState(
+            generation=generation, model=model.name, dimension=model.dimension, ingested_at=time.time(),
+            notes_dir=str(settings.notes_dir), files=report.files, sections=report.sections,
+            chunks=report.chunks, extra={"seconds": round(report.seconds, 2), "skipped": len(report.skipped)},
+        ))
+        for batch in _batches(retire, DEFAULT_WRITE_BATCH):
+            index.collection.delete(ids=batch)
+    report.generation = generation
+    report.seconds = time.perf_counter() - started
+    return report

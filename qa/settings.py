@@ -1,0 +1,69 @@
+"""One settings object, read from the environment and `.env` (see the README's settings table)."""
+
+from __future__ import annotations
+
+import json
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_EMBED_MODEL = "all-MiniLM-L6-v2"
+DEFAULT_COLLECTION = "notes"
+
+
+class Settings(BaseSettings):
+    """Where the notes and the index live, which models to use."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    notes_dir: Path = Path("corpus")
+    chroma_dir: Path = Path(".chroma")
+    chroma_host: str | None = None
+    chroma_port: int = 8000
+    chroma_ssl: bool = False
+    chroma_headers: str | None = None  # JSON object, e.g. {"Authorization": "Bearer …"}
+    chroma_timeout_s: float = 5.0
+    collection: str = DEFAULT_COLLECTION
+    embed_model: str = DEFAULT_EMBED_MODEL
+    embed_batch_size: int = 64
+    max_file_bytes: int = 5 * 1024 * 1024
+
+    llm_provider: str = "none"
+    llm_model: str | None = None
+    llm_base_url: str | None = None
+    llm_api_key: str | None = None
+    llm_timeout_s: float = 30.0
+
+    @field_validator("chroma_host", "chroma_headers", "llm_model", "llm_base_url", "llm_api_key")
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        return value or None
+
+    @property
+    def uses_server(self) -> bool:
+        return bool(self.chroma_host)
+
+    @cached_property
+    def headers(self) -> dict[str, str]:
+        """`CHROMA_HEADERS` parsed as a JSON object (empty when unset)."""
+        if not self.chroma_headers:
+            return {}
+        parsed = json.loads(self.chroma_headers)
+        if not isinstance(parsed, dict):
+            raise ValueError("CHROMA_HEADERS must be a JSON object")
+        return {str(k): str(v) for k, v in parsed.items()}
+
+    @property
+    def index_location(self) -> str:
+        """Human-readable place of the index, for messages and the UI."""
+        if self.uses_server:
+            scheme = "https" if self.chroma_ssl else "http"
+            return f"Chroma server {scheme}://{self.chroma_host}:{self.chroma_port}"
+        return f"local folder {self.chroma_dir}"
+
+
+def load_settings(**overrides) -> Settings:
+    """Settings from the environment and `.env`, with explicit overrides (used by CLIs and tests)."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})

@@ -1,0 +1,215 @@
+"""The Chroma index: an embedded PersistentClient or a Chroma server, behind one code path.
+
+Chunks are never visible half-written. Each chunk carries the generation that added it and the
+generation that retired it; a separate small `<collection>-state` collection holds the committed
+generation, written last by ingest. Readers only see chunks alive in the committed generation, so
+an ingest killed at any moment leaves the previous content answering, and the next run finishes.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from qa.errors import IndexMissing, ModelMismatch, StoreUnavailable
+from qa.settings import Settings
+
+ALIVE = 2**31 - 1  # retired_gen of a chunk that no generation has retired
+STATE_ID = "state"
+DEFAULT_GET_BATCH = 2000
+
+
+@dataclass
+class IndexState:
+    """What the last committed ingest recorded."""
+
+    generation: int = 0
+    model: str = ""
+    dimension: int = 0
+    ingested_at: float | None = None
+    notes_dir: str = ""
+    files: int = 0
+    sections: int = 0
+    chunks: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _chroma_settings():
+    from chromadb.config import Settings as ChromaSettings
+
+    return ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+
+
+def check_server(settings: Settings) -> None:
+    """Fail fast (within `CHROMA_TIMEOUT_S`) with host:port when the Chroma server is unreachable."""
+    address = f"{settings.chroma_host}:{settings.chroma_port}"
+    try:
+        with socket.create_connection((settings.chroma_host, settings.chroma_port), timeout=settings.chroma_timeout_s):
+            pass
+    except OSError as exc:
+        reason = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or type(exc).__name__)
+        raise StoreUnavailable(
+            f"Cannot reach the Chroma server at {address} ({reason}): start it (chroma run --host "
+            f"{settings.chroma_host} --port {settings.chroma_port}) or unset CHROMA_HOST to use the local index."
+        ) from exc
+
+
+def connect(settings: Settings):
+    """A chromadb client: HTTP when `CHROMA_HOST` is set, else embedded at `CHROMA_DIR`."""
+    import chromadb
+
+    if settings.uses_server:
+        check_server(settings)
+        try:
+            return chromadb.HttpClient(
+                host=settings.chroma_host,
+                port=settings.chroma_port,
+                ssl=settings.chroma_ssl,
+                headers=settings.headers,
+                settings=_chroma_settings(),
+            )
+        except Exception as exc:  # chromadb wraps httpx and auth errors in several types
+            raise StoreUnavailable(
+                f"The Chroma server at {settings.chroma_host}:{settings.chroma_port} refused the connection "
+                f"({type(exc).__name__}: {str(exc)[:120]}); check CHROMA_SSL and CHROMA_HEADERS."
+            ) from exc
+    try:
+        settings.chroma_dir.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(settings.chroma_dir), settings=_chroma_settings())
+    except Exception as exc:
+        raise StoreUnavailable(
+            f"The index folder {settings.chroma_dir} cannot be opened ({type(exc).__name__}); "
+            f"rebuild it with: python -m ingest --rebuild"
+        ) from exc
+
+
+def forget_clients() -> None:
+    """Drop chromadb's per-process client cache so the next `connect` rereads the folder from disk."""
+    from chromadb.api.client import SharedSystemClient
+
+    SharedSystemClient.clear_system_cache()
+
+
+def alive_filter(generation: int) -> dict:
+    """Chroma `where` clause selecting the chunks alive in `generation`."""
+    return {"$and": [{"added_gen": {"$lte": generation}}, {"retired_gen": {"$gt": generation}}]}
+
+
+def _is_not_found(exc: Exception) -> bool:
+    return "does not exist" in str(exc) or type(exc).__name__ in ("NotFoundError", "InvalidCollectionException")
+
+
+class NotesIndex:
+    """The chunk collection and its state record."""
+
+    def __init__(self, client, settings: Settings, collection, state_collection):
+        self.client = client
+        self.settings = settings
+        self.collection = collection
+        self.state_collection = state_collection
+
+    @property
+    def name(self) -> str:
+        return self.collection.name
+
+    @property
+    def model(self) -> str:
+        return str((self.collection.metadata or {}).get("embed_model", ""))
+
+    @property
+    def dimension(self) -> int:
+        return int((self.collection.metadata or {}).get("embed_dim", 0))
+
+    def read_state(self) -> IndexState:
+        got = self.state_collection.get(ids=[STATE_ID], include=["documents"])
+        if not got["ids"]:
+            return IndexState(model=self.model, dimension=self.dimension)
+        data = json.loads(got["documents"][0])
+        known = {k: data.pop(k) for k in list(data) if k in IndexState.__dataclass_fields__}
+        return IndexState(**known, extra=data)
+
+    def write_state(self, state: IndexState) -> None:
+        """Commit: after this call readers see `state.generation`."""
+        data = asdict(state)
+        data.update(data.pop("extra"))
+        self.state_collection.upsert(
+            ids=[STATE_ID], embeddings=[[1.0]], documents=[json.dumps(data)],
+            metadatas=[{"generation": state.generation}],
+        )
+
+    def get_chunks(self, *, where: dict | None = None, include=("metadatas",), batch: int = DEFAULT_GET_BATCH) -> dict:
+        """Every chunk matching `where`, fetched in pages (Chroma caps one `get`)."""
+        out: dict[str, list] = {"ids": [], **{k: [] for k in include}}
+        offset = 0
+        while True:
+            page = self.collection.get(where=where, include=list(include), limit=batch, offset=offset)
+            out["ids"].extend(page["ids"])
+            for k in include:
+                out[k].extend(page[k])
+            if len(page["ids"]) < batch:
+                return out
+            offset += batch
+
+    def vector_store(self, embeddings):
+        """A langchain-chroma store over the same client and collection."""
+        from langchain_chroma import Chroma
+
+        return Chroma(client=self.client, collection_name=self.name, embedding_function=embeddings)
+
+
+def open_index(settings: Settings, *, model: str, dimension: int | None = None, create: bool = False,
+               client=None) -> NotesIndex:
+    """Open (or with `create`, make) the collection built by `model`; never mix models."""
+    client = client or connect(settings)
+    name = settings.collection
+    try:
+        try:
+            collection = client.get_collection(name)
+        except Exception as exc:
+            if not _is_not_found(exc):
+                raise
+            if not create:
+                raise IndexMissing(
+                    f"There is no index yet in the {settings.index_location}; build it with: python -m ingest"
+                ) from None
+            collection = client.create_collection(
+                name, embedding_function=None,
+                metadata={"hnsw:space": "cosine", "embed_model": model, "embed_dim": int(dimension or 0),
+                          "created_at": time.time()},
+            )
+        built_with = (collection.metadata or {}).get("embed_model")
+        if built_with != model:
+            raise ModelMismatch(
+                f"The index in the {settings.index_location} was built with the embedding model {built_with!r}, "
+                f"not {model!r}: set EMBED_MODEL={built_with} or rebuild with: python -m ingest --rebuild"
+            )
+        state_collection = client.get_or_create_collection(f"{name}-state", embedding_function=None)
+    except (IndexMissing, ModelMismatch):
+        raise
+    except Exception as exc:
+        raise StoreUnavailable(
+            f"The index in the {settings.index_location} cannot be read ({type(exc).__name__}: {str(exc)[:120]}); "
+            f"rebuild it with: python -m ingest --rebuild"
+        ) from exc
+    return NotesIndex(client, settings, collection, state_collection)
+
+
+def drop_index(settings: Settings) -> None:
+    """Delete the collection and its state (for `--rebuild`); an unreadable local folder is removed."""
+    try:
+        client = connect(settings)
+        for name in (settings.collection, f"{settings.collection}-state"):
+            try:
+                client.delete_collection(name)
+            except Exception as exc:
+                if not _is_not_found(exc):
+                    raise
+    except Exception:
+        if settings.uses_server:
+            raise
+        forget_clients()
+        shutil.rmtree(settings.chroma_dir, ignore_errors=True)
