@@ -11,8 +11,8 @@ from ingest.parse import HEADING_PATH_SEPARATOR, Section, clean_text
 
 # all-MiniLM-L6-v2 reads at most 256 word pieces; ~900 characters of English plus the heading path
 # stays under that, so nothing a chunk holds is silently cut off by the model.
-DEFAULT_CHUNK_CHARS = 900
-DEFAULT_OVERLAP_CHARS = 120
+DEFAULT_CHUNK_CHARS = 200
+DEFAULT_OVERLAP_CHARS = 40
 _SEPARATORS = ["\n\n", "\n- ", "\n* ", "\n", ". ", "; ", ", ", " ", ""]
 
 
@@ -28,8 +28,13 @@ class Chunk:
     hash: str
 
     def metadata(self) -> dict[str, str | int]:
-        """Scalar metadata stored beside the vector, enough to trace any answer to its section."""
+        """Scalar metadata stored beside the vector, enough to trace any answer to its section.
+
+        The first chunk of a section also carries the section's raw Markdown, so answers can quote the
+        note exactly as it was indexed, even from a Chroma server on another machine.
+        """
         s = self.section
+        extra = {"section_text": s.text} if self.ordinal == 0 else {}
         return {
             "source": s.source,
             "anchor": s.anchor,
@@ -41,6 +46,7 @@ class Chunk:
             "end_line": s.end_line,
             "ordinal": self.ordinal,
             "hash": self.hash,
+            **extra,
         }
 
 

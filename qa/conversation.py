@@ -1,0 +1,38 @@
+"""Follow-up questions without an LLM: search the question together with the earlier subject."""
+
+from __future__ import annotations
+
+import re
+
+from qa.text import content_terms, question_names
+
+_ANAPHORA = re.compile(
+    r"\b(it|its|it's|they|them|their|theirs|this|that|these|those|he|she|one|ones|there)\b|"
+    r"\bthe (same|two|other|others|first|second|former|latter|previous|above)\b|"
+    r"^\s*(?:(?:ok|okay|right|cool|thanks|great)\W+)?(and|also|what about|how about|so|then|but)\b", re.I)
+MIN_STANDALONE_TERMS = 3
+
+
+def last_user_turns(history: list[dict] | None) -> list[str]:
+    """The user's earlier questions, newest first."""
+    return [m.get("content", "") for m in reversed(history or []) if m.get("role") == "user" and m.get("content")]
+
+
+def is_follow_up(question: str, names: set[str] = frozenset()) -> bool:
+    """Leans on an earlier turn: a pronoun, "and…/what about…", too few terms, or (given the notes'
+    names) no name of its own where standalone questions name their subject."""
+    if _ANAPHORA.search(question) or len(content_terms(question)) < MIN_STANDALONE_TERMS:
+        return True
+    return bool(names) and not question_names(question, names)
+
+
+def condense_query(question: str, history: list[dict] | None, *, names: set[str] = frozenset()) -> str:
+    """The query actually searched: the question, plus the subject of the last standalone user turn."""
+    if not history or not is_follow_up(question, names):
+        return question
+    subject = []
+    for turn in last_user_turns(history):
+        subject.insert(0, turn)
+        if not is_follow_up(turn, names):
+            break
+    return " ".join(subject + [question]) if subject else question

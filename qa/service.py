@@ -1,0 +1,84 @@
+"""One entry point for every front end: load the model and index once, then answer questions.
+
+The CLI, the Streamlit app and the evaluation all call `NotesQA.ask`, so what the eval measures is
+what users get.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+
+from qa.answer import Answer, UnitScorer, compose_answer
+from qa.conversation import condense_query
+from qa.embeddings import EmbeddingModel, load_embedding_model
+from qa.errors import BadQuestion, IndexMissing
+from qa.retrieve import DEFAULT_K, Retriever
+from qa.settings import Settings, load_settings
+from qa.store import NotesIndex, open_index
+
+MAX_QUESTION_CHARS = 2000
+
+
+def clean_question(question: str | None) -> tuple[str, str | None]:
+    """The question to answer and a notice if it was trimmed; empty questions are refused."""
+    text = " ".join((question or "").split())
+    if not text:
+        raise BadQuestion("The question is empty: type a question about your notes.")
+    if len(text) > MAX_QUESTION_CHARS:
+        return text[:MAX_QUESTION_CHARS], f"The question was trimmed to its first {MAX_QUESTION_CHARS} characters."
+    return text, None
+
+
+class NotesQA:
+    """The loaded model, index and retriever; `ask` is safe to call from several threads."""
+
+    def __init__(self, settings: Settings, model: EmbeddingModel, index: NotesIndex):
+        self.settings = settings
+        self.model = model
+        self.index = index
+        cache_dir = None if settings.uses_server else settings.chroma_dir
+        self.retriever = Retriever(index, model, cache_dir=cache_dir)
+        self.scorer = UnitScorer(model, self.retriever.keyword_index)
+
+    @classmethod
+    def load(cls, settings: Settings | None = None, *, model: EmbeddingModel | None = None,
+             build_if_missing: bool = True, say: Callable[[str], None] | None = None,
+             on_progress=None) -> "NotesQA":
+        """Open the index for the configured model, building it first when there is none."""
+        settings = settings or load_settings()
+        if settings.uses_server:
+            from qa.store import check_server
+
+            check_server(settings)
+        model = model or load_embedding_model(settings.embed_model, batch_size=settings.embed_batch_size)
+        try:
+            index = open_index(settings, model=model.name)
+            if index.read_state().generation == 0:
+                raise IndexMissing(f"The index in the {settings.index_location} is empty.")
+        except IndexMissing:
+            if not build_if_missing:
+                raise
+            from ingest.index import sync_index
+
+            (say or (lambda m: print(m, file=sys.stderr)))(
+                f"No index yet: building it from {settings.notes_dir} (one time)…")
+            sync_index(settings, model, progress=on_progress is None, on_progress=on_progress)
+            index = open_index(settings, model=model.name)
+        return cls(settings, model, index)
+
+    def ask(self, question: str, *, history: list[dict] | None = None, k: int = DEFAULT_K,
+            source: str | None = None, under: str | None = None) -> Answer:
+        """Answer one question from the notes (extractive), with citations or an abstention."""
+        started = time.perf_counter()
+        text, notice = clean_question(question)
+        query = condense_query(text, history, names=self.scorer.names)
+        retrieval = self.retriever.search(query, k=k, source=source, under=under)
+        t_retrieved = time.perf_counter()
+        answer = compose_answer(text, retrieval, self.scorer)
+        done = time.perf_counter()
+        answer.notice = notice
+        answer.timings_ms = {"retrieve": (t_retrieved - started) * 1000, "answer": (done - t_retrieved) * 1000,
+                             "total": (done - started) * 1000}
+        return answer

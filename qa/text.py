@@ -1,0 +1,131 @@
+"""Small text helpers shared by keyword search, answer selection and the support judge.
+
+Hand-written because the usual tools need downloads at run time (NLTK's punkt and stopword data,
+spaCy models); these rules are enough for English study notes and keep everything offline.
+"""
+
+from __future__ import annotations
+
+import re
+
+STOPWORDS = frozenset(
+    """a about above after again against all am an and any are aren't as at be because been before being
+    below between both but by can can't cannot could couldn't did didn't do does doesn't doing don't down
+    during each few for from further had hadn't has hasn't have haven't having he her here hers herself him
+    himself his how i if in into is isn't it it's its itself let's me more most my myself no nor not of off
+    on once only or other ought our ours ourselves out over own same she should shouldn't so some such than
+    that that's the their theirs them themselves then there these they this those through to too under until
+    up very was wasn't we were weren't what when where which while who whom why will with won't would
+    wouldn't you your yours yourself yourselves i'm i've i'd i'll you're we're it's also via e.g eg i.e ie etc use used using us one get gets
+    there's what's whats tell explain describe does do did anything something thing things like much many
+    mean means exactly really please know need want""".split()
+)
+# Words too common in these notes (and in questions about them) to say what a question is about.
+GENERIC_TERMS = frozenset("aws amazon service services".split())
+
+_TOKEN = re.compile(r"[a-z0-9]+(?:[.'][a-z0-9]+)*")
+_NUMBER = re.compile(r"(?<![A-Za-z])\d+(?:[.,]\d+)*")
+_ABBREVIATIONS = ("e.g.", "i.e.", "vs.", "etc.", "approx.", "incl.", "no.", "fig.", "cf.", "mr.", "dr.")
+
+
+def stem(token: str) -> str:
+    """A light suffix stripper: enough to match `functions`/`function`, `loading`/`load`."""
+    if len(token) <= 3 or token.isdigit():
+        return token
+    for suffix, keep in (("ies", "y"), ("sses", "ss"), ("ing", ""), ("ed", ""), ("es", ""), ("s", "")):
+        if token.endswith(suffix) and len(token) - len(suffix) >= 3:
+            if suffix == "es" and not token.endswith(("shes", "ches", "xes", "sses", "zes")):
+                continue
+            if suffix == "s" and token.endswith(("ss", "us", "is")):
+                return token
+            return token[: len(token) - len(suffix)] + keep
+    return token
+
+
+def _words(text: str) -> list[str]:
+    return [re.sub(r"'s$", "", t) for t in _TOKEN.findall(text.lower())]
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-case word tokens, stop words removed, lightly stemmed (used for BM25 and overlap)."""
+    return [stem(t) for t in _words(text) if t not in STOPWORDS]
+
+
+_CASED_WORD = re.compile(r"(?<![\w.'])([A-Za-z][A-Za-z0-9]*(?:[.'][A-Za-z0-9]+)*)")
+
+
+def cased_terms(text: str) -> list[tuple[str, bool | None]]:
+    """(stemmed token, looks like a name) per word: capitalised mid-sentence, or an acronym.
+
+    A capitalised word that starts a sentence tells nothing either way: its flag is None.
+    """
+    out = []
+    for m in _CASED_WORD.finditer(text):
+        word = re.sub(r"'s$", "", m.group(1))
+        before = text[:m.start()].rstrip()
+        sentence_start = not before or before[-1] in ".!?:\n-*#>(\"" or before.endswith("**")
+        inner_caps = any(c.isupper() for c in word[1:]) or any(c.isdigit() for c in word)
+        named = True if inner_caps else (None if sentence_start else word[0].isupper())
+        low = word.lower()
+        if low not in STOPWORDS:
+            out.append((stem(low), named))
+        else:
+            out.append((low, False))
+    return out
+
+
+def name_vocabulary(texts: list[str], *, min_share: float = 0.75) -> set[str]:
+    """Tokens the notes nearly always write as names (Lambda, DynamoDB, CloudFront, SQS…)."""
+    named: dict[str, int] = {}
+    total: dict[str, int] = {}
+    for text in texts:
+        for token, is_name in cased_terms(text):
+            if is_name is None:
+                continue
+            total[token] = total.get(token, 0) + 1
+            named[token] = named.get(token, 0) + is_name
+    return {t for t, n in total.items() if named[t] / n >= min_share and t not in STOPWORDS and len(t) > 1}
+
+
+def question_names(question: str, vocabulary: set[str]) -> list[str]:
+    """The names a question mentions: written as a name, or known to the notes as one."""
+    seen: dict[str, None] = {}
+    for token, is_name in cased_terms(question):
+        if token in STOPWORDS or token in GENERIC_TERMS:
+            continue
+        if is_name or token in vocabulary:
+            seen.setdefault(token, None)
+    return list(seen)
+
+
+def content_terms(text: str) -> list[str]:
+    """Distinct tokens that say what `text` is about, in order."""
+    seen: dict[str, None] = {}
+    for t in tokenize(text):
+        if t not in GENERIC_TERMS and (len(t) > 1 or t.isdigit()):
+            seen.setdefault(t, None)
+    return list(seen)
+
+
+def numbers_in(text: str) -> set[str]:
+    """Numbers as written (`900`, `0.20`, `1,000,000` → `1000000`)."""
+    return {n.replace(",", "") for n in _NUMBER.findall(text)}
+
+
+def split_sentences(text: str) -> list[tuple[int, int]]:
+    """(start, end) spans of sentences in `text`; abbreviations and decimals do not end one."""
+    spans, start = [], 0
+    for m in re.finditer(r"[.!?](?=\s+[A-Z\"'(*\[])", text):
+        end = m.end()
+        tail = text[max(start, end - 8):end].lower()
+        if any(tail.endswith(a) for a in _ABBREVIATIONS):
+            continue
+        if re.search(r"\b[A-Z]\.$", text[max(start, end - 3):end]):
+            continue  # initials like "U.S."
+        spans.append((start, end))
+        start = end
+        while start < len(text) and text[start].isspace():
+            start += 1
+    if text[start:].strip():
+        spans.append((start, len(text.rstrip())))
+    return [(s, e) for s, e in spans if text[s:e].strip()]
