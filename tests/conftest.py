@@ -1,0 +1,129 @@
+"""Shared fixtures: the real model and a real seed index are built once per session.
+
+Every test starts in an empty temp working directory with no Notes Q&A variables set, so a `.env`
+or `.chroma/` in the repository never leaks into a test.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SEED_NOTE = REPO / "corpus" / "aws-notes.md"
+_PREFIXES = ("NOTES_", "CHROMA_", "EMBED_", "LLM_", "COLLECTION")
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch, tmp_path):
+    """No project variables from the outside, and cwd in a temp dir (no repo .env, no repo .chroma)."""
+    for key in list(os.environ):
+        if key.startswith(_PREFIXES):
+            monkeypatch.delenv(key, raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+def make_settings(notes_dir: Path, chroma_dir: Path, **extra):
+    from qa.settings import Settings
+
+    return Settings(notes_dir=notes_dir, chroma_dir=chroma_dir, _env_file=None, **extra)
+
+
+@pytest.fixture(scope="session")
+def model():
+    """The bundled all-MiniLM-L6-v2, loaded once."""
+    from qa.embeddings import load_embedding_model
+
+    return load_embedding_model()
+
+
+@pytest.fixture(scope="session")
+def seed_dir(tmp_path_factory) -> Path:
+    """A notes folder holding the seed note, byte for byte."""
+    notes = tmp_path_factory.mktemp("seed-notes")
+    shutil.copyfile(SEED_NOTE, notes / "aws-notes.md")
+    return notes
+
+
+@pytest.fixture(scope="session")
+def seed_settings(tmp_path_factory, seed_dir, model):
+    """Settings of a real index of the seed notes, built once (tests must not modify it)."""
+    from ingest.index import sync_index
+
+    settings = make_settings(seed_dir, tmp_path_factory.mktemp("seed-index") / ".chroma")
+    sync_index(settings, model, progress=False)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def notes_qa(seed_settings, model):
+    """The question-answering service over the seed index."""
+    from qa.service import NotesQA
+
+    return NotesQA.load(seed_settings, model=model, build_if_missing=False)
+
+
+@pytest.fixture
+def fresh_index(tmp_path, model):
+    """A private copy of the seed notes and an empty index location, for tests that change things."""
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    shutil.copyfile(SEED_NOTE, notes / "aws-notes.md")
+    return make_settings(notes, tmp_path / ".chroma")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, *, timeout: float = 60.0, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before listening on {port}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise TimeoutError(f"nothing listened on 127.0.0.1:{port} within {timeout}s")
+
+
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory):
+    """A real `chroma run` server on a free loopback port: yields (host, port, process)."""
+    chroma = shutil.which("chroma") or str(Path(sys.executable).with_name("chroma"))
+    port = free_port()
+    path = tmp_path_factory.mktemp("chroma-server")
+    log = open(path.parent / f"chroma-{port}.log", "w")
+    proc = subprocess.Popen([chroma, "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
+                            stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(port, proc=proc)
+        yield "127.0.0.1", port, proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def run_cli(*args: str, env: dict | None = None, input: str | None = None, timeout: float = 300,
+            cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run `python -m …` from the repo code in a subprocess, with only the given project variables."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(_PREFIXES)}
+    full_env["PYTHONPATH"] = str(REPO)
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, *args], env=full_env, input=input, capture_output=True, text=True,
+                          timeout=timeout, cwd=cwd)
