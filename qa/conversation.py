@@ -19,11 +19,13 @@ def last_user_turns(history: list[dict] | None) -> list[str]:
 
 
 def is_follow_up(question: str, names: set[str] = frozenset()) -> bool:
-    """Leans on an earlier turn: a pronoun, "and…/what about…", too few terms, or (given the notes'
-    names) no name of its own where standalone questions name their subject."""
-    if _ANAPHORA.search(question) or len(content_terms(question)) < MIN_STANDALONE_TERMS:
+    """Leans on an earlier turn: a pronoun or "and…/what about…"; else, given the notes' names, a
+    question naming nothing (standalone questions name their subject), or one with too few terms."""
+    if _ANAPHORA.search(question):
         return True
-    return bool(names) and not question_names(question, names)
+    if names:
+        return not question_names(question, names)
+    return len(content_terms(question)) < MIN_STANDALONE_TERMS
 
 
 def condense_query(question: str, history: list[dict] | None, *, names: set[str] = frozenset()) -> str:

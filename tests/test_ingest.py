@@ -1,0 +1,205 @@
+"""Ingest with the real model into a real Chroma: incremental behaviour, bad input, faults."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import REPO, SEED_NOTE, free_port, make_settings, run_cli
+
+from ingest.chunk import chunk_sections
+from ingest.index import load_corpus, sync_index
+from qa.errors import ModelMismatch, StoreUnavailable
+from qa.store import alive_filter, open_index
+
+
+def alive_ids(settings, model) -> set[str]:
+    index = open_index(settings, model=model.name)
+    return set(index.get_chunks(where=alive_filter(index.read_state().generation))["ids"])
+
+
+def physical_ids(settings, model) -> list[str]:
+    return open_index(settings, model=model.name).get_chunks()["ids"]
+
+
+def test_first_ingest_indexes_every_chunk_with_traceable_metadata(fresh_index, model):
+    report = sync_index(fresh_index, model, progress=False)
+    assert (report.files, report.sections) == (1, 32)
+    assert report.added == report.chunks == report.embedded > 40
+    index = open_index(fresh_index, model=model.name)
+    got = index.get_chunks(include=("metadatas", "documents"))
+    assert len(got["ids"]) == report.chunks
+    lambda_limits = [m for m in got["metadatas"] if m["anchor"] == "15"]
+    assert lambda_limits and lambda_limits[0]["heading_path"] == "Serverless › Lambda › Lambda Limits"
+    assert lambda_limits[0]["source"] == "aws-notes.md" and lambda_limits[0]["start_line"] > 0
+    assert index.model == "all-MiniLM-L6-v2" and index.dimension == 384
+    assert index.collection.metadata["hnsw:space"] == "cosine"
+
+
+def test_second_run_embeds_nothing(fresh_index, model):
+    sync_index(fresh_index, model, progress=False)
+    again = sync_index(fresh_index, model, progress=False)
+    assert again.embedded == 0 and again.added == again.updated == again.removed == 0
+    assert again.unchanged == again.chunks
+
+
+def test_editing_one_section_reembeds_only_its_changed_chunks(fresh_index, model):
+    first = sync_index(fresh_index, model, progress=False)
+    before = alive_ids(fresh_index, model)
+    note = fresh_index.notes_dir / "aws-notes.md"
+    text = note.read_text(encoding="utf-8")
+    note.write_text(text.replace("Maximum execution time: 900 seconds (15 minutes).",
+                                 "Maximum execution time: 900 seconds (15 minutes), a hard limit."), encoding="utf-8")
+    report = sync_index(fresh_index, model, progress=False)
+    after = alive_ids(fresh_index, model)
+    new_ids, gone_ids = after - before, before - after
+    assert report.embedded == len(new_ids) == report.updated == 1
+    assert len(gone_ids) == 1 and report.removed == 0
+    index = open_index(fresh_index, model=model.name)
+    changed = index.collection.get(ids=list(new_ids))["metadatas"][0]
+    assert changed["anchor"] == "15"
+    assert sorted(physical_ids(fresh_index, model)) == sorted(after)  # the old chunk is deleted
+    assert report.chunks == first.chunks
+
+
+def test_deleting_and_renaming_files_removes_their_chunks(fresh_index, model):
+    extra = fresh_index.notes_dir / "nested" / "extra.md"
+    extra.parent.mkdir()
+    extra.write_text("# Kinesis\n\nShards carry 1 MB per second of writes.\n", encoding="utf-8")
+    report = sync_index(fresh_index, model, progress=False)
+    assert report.files == 2
+    index = open_index(fresh_index, model=model.name)
+    assert index.collection.get(where={"source": "nested/extra.md"})["ids"]
+    extra.rename(extra.with_name("renamed.md"))
+    renamed = sync_index(fresh_index, model, progress=False)
+    assert renamed.removed == 1 and renamed.added == 1 and renamed.embedded == 1
+    assert not index.collection.get(where={"source": "nested/extra.md"})["ids"]
+    (extra.with_name("renamed.md")).unlink()
+    deleted = sync_index(fresh_index, model, progress=False)
+    assert deleted.removed == 1 and deleted.files == 1
+    assert not index.collection.get(where={"source": "nested/renamed.md"})["ids"]
+    assert len(physical_ids(fresh_index, model)) == deleted.chunks
+
+
+def test_bad_files_are_skipped_with_one_line_each_and_the_rest_is_indexed(fresh_index, model, tmp_path):
+    notes = fresh_index.notes_dir
+    (notes / "latin1.md").write_bytes("# Caf\xe9\nna\xefve text\n".encode("latin-1"))
+    (notes / "binary.md").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00binary")
+    (notes / "empty.md").write_text("   \n", encoding="utf-8")
+    (notes / "huge.md").write_text("# Big\n" + "x" * (5 * 1024 * 1024 + 10), encoding="utf-8")
+    outside = tmp_path / "outside.md"
+    outside.write_text("# Secret\nnot yours\n", encoding="utf-8")
+    (notes / "link.md").symlink_to(outside)
+    (notes / "toc-only.md").write_text("- [One](#one)\n- [Two](#two)\n", encoding="utf-8")
+    (notes / "dupes.md").write_text('<a name="x"></a>\n# A\none\n<a name="x"></a>\n# B\ntwo\n##\nthree\n',
+                                    encoding="utf-8")
+    report = sync_index(fresh_index, model, progress=False)
+    reasons = {line.split(":")[0]: line for line in report.skipped}
+    assert set(reasons) == {"latin1.md", "binary.md", "empty.md", "huge.md", "link.md", "toc-only.md"}
+    assert "not UTF-8" in reasons["latin1.md"] and "binary" in reasons["binary.md"]
+    assert "empty" in reasons["empty.md"] and "MB" in reasons["huge.md"]
+    assert "outside the notes folder" in reasons["link.md"] and "table of contents" in reasons["toc-only.md"]
+    assert report.files == 2  # the seed note and dupes.md
+    assert any("dupes.md" in w and "duplicate anchor" in w for w in report.warnings)
+    assert any("dupes.md" in w and "no text" in w for w in report.warnings)
+    sources = {m["source"] for m in open_index(fresh_index, model=model.name).get_chunks()["metadatas"]}
+    assert sources == {"aws-notes.md", "dupes.md"}
+
+
+def test_cli_prints_a_summary_and_strict_fails_on_skipped_files(tmp_path):
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "a.md").write_text("# Alpha\nAlpha is the first letter.\n", encoding="utf-8")
+    (notes / "bad.md").write_bytes(b"\xff\xfe\x00\x00")
+    env = {"NOTES_DIR": str(notes), "CHROMA_DIR": str(tmp_path / "idx")}
+    done = run_cli("-m", "ingest", "--quiet", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "1 files, 1 sections, 1 chunks: 1 added, 0 updated, 0 removed, 0 unchanged" in done.stdout
+    assert "warning: bad.md: skipped: binary file" in done.stderr
+    strict = run_cli("-m", "ingest", "--quiet", "--strict", env=env)
+    assert strict.returncode == 1 and "0 embedded" in strict.stdout
+    missing = run_cli("-m", "ingest", "--notes", str(tmp_path / "nope"), env=env)
+    assert missing.returncode == 2 and "does not exist" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_rebuild_starts_over(fresh_index, model):
+    sync_index(fresh_index, model, progress=False)
+    report = sync_index(fresh_index, model, rebuild=True, progress=False)
+    assert report.embedded == report.chunks and report.added == report.chunks
+    assert len(physical_ids(fresh_index, model)) == report.chunks
+
+
+def test_an_index_built_with_another_model_is_refused(fresh_index, model):
+    sync_index(fresh_index, model, progress=False)
+    with pytest.raises(ModelMismatch, match="all-MiniLM-L6-v2.*--rebuild"):
+        open_index(fresh_index, model="some-other-model")
+
+
+def _start_ingest(settings):
+    env = {k: v for k, v in os.environ.items()}
+    env.update(PYTHONPATH=str(REPO), NOTES_DIR=str(settings.notes_dir), CHROMA_DIR=str(settings.chroma_dir))
+    return subprocess.Popen([sys.executable, "-m", "ingest", "--quiet"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def test_ingest_killed_midway_keeps_previous_content_and_next_run_finishes(fresh_index, model, notes_qa):
+    from qa.service import NotesQA
+
+    sync_index(fresh_index, model, progress=False)
+    committed = alive_ids(fresh_index, model)
+    # Enough new text that embedding takes a few seconds, so the kill lands mid-run.
+    big = "\n\n".join(f"## Topic {i}\n\nKinesis fact number {i}: shards and partitions {i}." for i in range(1500))
+    (fresh_index.notes_dir / "big.md").write_text("# Bulk\n\n" + big, encoding="utf-8")
+    rng = random.Random(7)
+    for _ in range(2):
+        proc = _start_ingest(fresh_index)
+        time.sleep(rng.uniform(6.0, 12.0))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        assert alive_ids(fresh_index, model) == committed  # readers still see the previous content
+        qa = NotesQA.load(fresh_index, model=model, build_if_missing=False)
+        answer = qa.ask("How long can a Lambda function run?")
+        assert "900 seconds" in answer.text and all(c.source == "aws-notes.md" for c in answer.citations)
+    finished = sync_index(fresh_index, model, progress=False)
+    desired = {c.id for n in load_corpus(fresh_index.notes_dir).notes for c in chunk_sections(n.sections)}
+    physical = physical_ids(fresh_index, model)
+    assert len(physical) == len(set(physical)) == len(desired) == finished.chunks
+    assert set(physical) == desired == alive_ids(fresh_index, model)
+
+
+def test_unreachable_chroma_server_fails_fast_naming_host_and_port(tmp_path):
+    port = free_port()
+    started = time.monotonic()
+    done = run_cli("-m", "ingest", env={"CHROMA_HOST": "127.0.0.1", "CHROMA_PORT": str(port),
+                                        "NOTES_DIR": str(SEED_NOTE.parent)}, timeout=60)
+    elapsed = time.monotonic() - started
+    assert done.returncode == 2
+    assert f"127.0.0.1:{port}" in done.stderr and "Traceback" not in done.stderr
+    assert elapsed < 5 + 3  # 5 s budget plus interpreter start-up
+
+
+def test_ingest_and_answer_through_a_real_chroma_server(chroma_server, seed_dir, model):
+    from qa.service import NotesQA
+
+    host, port, _ = chroma_server
+    settings = make_settings(seed_dir, seed_dir / "unused", chroma_host=host, chroma_port=port,
+                             collection="server-notes")
+    report = sync_index(settings, model, progress=False)
+    assert report.added == report.chunks > 40
+    assert sync_index(settings, model, progress=False).embedded == 0
+    qa = NotesQA.load(settings, model=model, build_if_missing=False)
+    answer = qa.ask("How long can a Lambda function run?")
+    assert "900 seconds" in answer.text and answer.citations[0].url == "aws-notes.md#15"
+
+
+def test_unreachable_server_raises_store_unavailable_within_the_timeout(seed_dir, model):
+    settings = make_settings(seed_dir, seed_dir / "unused", chroma_host="127.0.0.1", chroma_port=free_port())
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailable, match="127.0.0.1"):
+        sync_index(settings, model, progress=False)
+    assert time.monotonic() - started < 5

