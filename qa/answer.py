@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -146,11 +147,10 @@ class Answer:
 
 
 class UnitScorer:
-    """Embeds answer units once per process (keyed by text) and scores them against questions."""
+    """Embeds answer units once per process (keyed by their text) for scoring against questions."""
 
-    def __init__(self, model, keyword):
+    def __init__(self, model):
         self.model = model
-        self.keyword = keyword  # callable → the current KeywordIndex
         self._vectors: dict[str, np.ndarray] = {}
 
     def vectors(self, texts: list[str]) -> np.ndarray:
@@ -160,26 +160,33 @@ class UnitScorer:
                 self._vectors[text] = np.asarray(vec, dtype=np.float32)
         return np.stack([self._vectors[t] for t in texts]) if texts else np.zeros((0, 1), dtype=np.float32)
 
-    def idf(self, term: str) -> float:
-        return self.keyword().idf(term)
 
-    @property
-    def names(self) -> set[str]:
-        return self.keyword().names
+def weighted_share(terms: list[str], found: set[str], idf) -> float:
+    """IDF-weighted share of `terms` that occur in `found`."""
+    total = sum(idf(t) for t in terms)
+    return sum(idf(t) for t in terms if t in found) / total if total else 0.0
 
-    def weighted_share(self, terms: list[str], found: set[str]) -> float:
-        total = sum(self.idf(t) for t in terms)
-        return sum(self.idf(t) for t in terms if t in found) / total if total else 0.0
+
+@lru_cache(maxsize=4096)
+def _units_of(section_text: str) -> tuple[Unit, ...]:
+    return tuple(extract_units(section_text))
+
+
+@lru_cache(maxsize=16384)
+def _tokens_of(text: str) -> frozenset[str]:
+    return frozenset(tokenize(text))
 
 
 def _unit_embed_text(unit: Unit, section: SectionHit) -> str:
     return f"{section.breadcrumb}: {unit.embed_text}"
 
 
-def score_units(question: str, query_vector, sections: list[SectionHit], scorer: UnitScorer, *,
-                query: str | None = None) -> list[ScoredUnit]:
-    """Every unit of the given sections, scored against the question (and the searched query), best first."""
-    pairs = [(u, s) for s in sections for u in extract_units(s.text)]
+def score_units(question: str, retrieval: Retrieval, scorer: UnitScorer, *,
+                sections_considered: int = DEFAULT_SECTIONS_CONSIDERED) -> list[ScoredUnit]:
+    """Every unit of the top sections, scored against the question (and the searched query), best first."""
+    sections = retrieval.sections[:sections_considered]
+    query_vector, query, idf = retrieval.query_vector, retrieval.query, retrieval.keyword.idf
+    pairs = [(u, s) for s in sections for u in _units_of(s.text)]
     if not pairs:
         return []
     vectors = scorer.vectors([_unit_embed_text(u, s) for u, s in pairs])
@@ -189,8 +196,8 @@ def score_units(question: str, query_vector, sections: list[SectionHit], scorer:
     wants_list = bool(_LIST.search(question))
     scored = []
     for (unit, section), sim in zip(pairs, sims):
-        found = set(tokenize(f"{unit.text} {unit.context} {' '.join(section.heading_path)}"))
-        lexical = scorer.weighted_share(terms, found)
+        found = _tokens_of(f"{unit.text} {unit.context} {' '.join(section.heading_path)}")
+        lexical = weighted_share(terms, found, idf)
         score = W_DENSE * float(sim) + W_SECTION * (section.dense_score or 0.0) + W_LEXICAL * lexical
         if wants_number and numbers_in(unit.text):
             score += QUANTITY_BONUS
@@ -206,7 +213,7 @@ def decide_abstention(question: str, ranked: list[ScoredUnit], names: set[str]) 
         return Decision(True, "nothing in the notes matched")
     best = ranked[0]
     similarity = max(u.similarity for u in ranked[:5])
-    section_terms = set(tokenize(f"{best.section.text} {' '.join(best.section.heading_path)}"))
+    section_terms = _tokens_of(f"{best.section.text} {' '.join(best.section.heading_path)}")
     missing = [n for n in question_names(question, names) if n not in section_terms]
     coverage = 1.0 - len(missing) / max(1, len(question_names(question, names)))
     if similarity < MIN_SIMILARITY:
@@ -245,9 +252,8 @@ def compose_answer(question: str, retrieval: Retrieval, scorer: UnitScorer, *,
                    sections_considered: int = DEFAULT_SECTIONS_CONSIDERED,
                    max_sentences: int = DEFAULT_MAX_SENTENCES) -> Answer:
     """The extractive answer for one retrieval: cited sentences, or a plain refusal."""
-    ranked = score_units(question, retrieval.query_vector, retrieval.sections[:sections_considered], scorer,
-                         query=retrieval.query)
-    decision = decide_abstention(retrieval.query, ranked, scorer.names)
+    ranked = score_units(question, retrieval, scorer, sections_considered=sections_considered)
+    decision = decide_abstention(retrieval.query, ranked, retrieval.keyword.names)
     if decision.abstained:
         return Answer(question, NOT_COVERED, True, [], [], retrieval, decision)
     citations: list[Citation] = []

@@ -74,6 +74,7 @@ class Retrieval:
     generation: int
     query_vector: list[float] | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
+    keyword: KeywordIndex | None = field(default=None, repr=False)  # the snapshot searched
 
 
 def fuse_ranks(rankings: list[list], weights: list[float] | None = None, *, k: int = RRF_K) -> dict:
@@ -138,10 +139,10 @@ class Retriever:
             return self._keyword
 
     def search(self, query: str, *, k: int = DEFAULT_K, source: str | None = None, under: str | None = None,
-               candidates: int = DEFAULT_CANDIDATES) -> Retrieval:
+               candidates: int = DEFAULT_CANDIDATES, keyword: KeywordIndex | None = None) -> Retrieval:
         """The best `k` sections for `query`, optionally within one note (`source`) or subtree (`under`)."""
         started = time.perf_counter()
-        keyword = self.keyword_index()
+        keyword = keyword or self.keyword_index()
         generation = keyword.generation
         scoped = source or under
         allowed = [i for i, m in enumerate(keyword.metadatas) if _in_scope(m, source, under)] if scoped else None
@@ -185,7 +186,7 @@ class Retriever:
         return Retrieval(query, sections, generation, vector, timings_ms={
             "embed": (t1 - t0) * 1000, "dense": (t2 - t1) * 1000, "keyword": (t3 - t2) * 1000,
             "retrieve": (time.perf_counter() - started) * 1000,
-        })
+        }, keyword=keyword)
 
     @staticmethod
     def _group(hits, keyword: KeywordIndex, section_scores: dict) -> list[SectionHit]:

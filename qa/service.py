@@ -40,7 +40,7 @@ class NotesQA:
         self.index = index
         cache_dir = None if settings.uses_server else settings.chroma_dir
         self.retriever = Retriever(index, model, cache_dir=cache_dir)
-        self.scorer = UnitScorer(model, self.retriever.keyword_index)
+        self.scorer = UnitScorer(model)
 
     @classmethod
     def load(cls, settings: Settings | None = None, *, model: EmbeddingModel | None = None,
@@ -73,8 +73,9 @@ class NotesQA:
         """Answer one question from the notes (extractive), with citations or an abstention."""
         started = time.perf_counter()
         text, notice = clean_question(question)
-        query = condense_query(text, history, names=self.scorer.names)
-        retrieval = self.retriever.search(query, k=k, source=source, under=under)
+        keyword = self.retriever.keyword_index()  # one snapshot per question: no mixed generations
+        query = condense_query(text, history, names=keyword.names)
+        retrieval = self.retriever.search(query, k=k, source=source, under=under, keyword=keyword)
         t_retrieved = time.perf_counter()
         answer = compose_answer(text, retrieval, self.scorer)
         done = time.perf_counter()

@@ -1,0 +1,68 @@
+"""Query benchmark: warm per-question latency vs the floor (embed the question + one Chroma query).
+
+    python -m bench.query [--questions eval/questions.jsonl] [--rounds 3]
+
+Both are measured in the same run over the same questions against the same index; prints p50/p95
+of each and the ratio of the medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from ingest.index import sync_index
+from qa.embeddings import load_embedding_model
+from qa.service import NotesQA
+from qa.settings import Settings
+from qa.store import alive_filter
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.query")
+    parser.add_argument("--questions", type=Path, default=Path("eval/questions.jsonl"))
+    parser.add_argument("--notes", type=Path, default=Path("corpus"))
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args(argv)
+    items = [json.loads(line) for line in args.questions.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+    with tempfile.TemporaryDirectory() as tmp:
+        notes = Path(tmp) / "notes"
+        shutil.copytree(args.notes, notes)
+        settings = Settings(notes_dir=notes, chroma_dir=Path(tmp) / "idx", _env_file=None)
+        model = load_embedding_model()
+        sync_index(settings, model, progress=False)
+        qa = NotesQA.load(settings, model=model, build_if_missing=False)
+        for item in items:  # warm: caches of unit vectors and the keyword index
+            qa.ask(item["question"], history=item.get("history"))
+        generation = qa.retriever.keyword_index().generation
+        floor, ours, keyword = [], [], []
+        for _ in range(args.rounds):
+            for item in items:
+                started = time.perf_counter()
+                vector = model.embed_query(item["question"])
+                qa.index.collection.query(query_embeddings=[vector], n_results=30, where=alive_filter(generation),
+                                          include=["documents", "metadatas", "distances"])
+                floor.append((time.perf_counter() - started) * 1000)
+                answer = qa.ask(item["question"], history=item.get("history"))
+                ours.append(answer.timings_ms["total"])
+                keyword.append(answer.retrieval.timings_ms["keyword"])
+    print(f"{len(items)} questions x {args.rounds} rounds, warm")
+    print(f"floor (embed + 1 Chroma query): p50 {percentile(floor, .5):.1f} ms  p95 {percentile(floor, .95):.1f} ms")
+    print(f"ask (retrieve + answer):        p50 {percentile(ours, .5):.1f} ms  p95 {percentile(ours, .95):.1f} ms")
+    print(f"keyword search + fusion share:  p50 {percentile(keyword, .5):.2f} ms")
+    print(f"ratio p50 ask/floor: {statistics.median(ours) / statistics.median(floor):.2f}x")
+
+
+if __name__ == "__main__":
+    main()

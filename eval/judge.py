@@ -1,0 +1,355 @@
+"""Offline "is this sentence supported by this passage?" judge: embedding similarity + a lexical check.
+
+Similarity alone cannot tell "15 minutes" from "5 minutes", or "DynamoDB Streams" from "Kinesis
+Data Streams": both pairs embed almost alike. So a sentence counts as supported only when
+
+  1. it is close in meaning to the passage: the best cosine between the sentence and the passage
+     (whole, or any of its lines / sentences / pairs of adjacent lines) is ≥ `min_similarity`;
+  2. every number in the sentence appears in the passage (`10GB` and `10 GB` alike, `1,000,000` as
+     `1000000`), with no tolerance;
+  3. at least `min_content_share` of the sentence's content words (stop words dropped, lightly
+     stemmed, citation markers like `[1]` ignored) appear in the passage; a word also counts as
+     present when it shares a long prefix with a passage word (`expire`/`expiry`, `deleted`/`deletion`),
+     since the light stemmer leaves such pairs apart;
+  4. the sentence and the passage line it is closest to agree on negation ("can be increased" vs
+     "cannot be increased", "does not consume" vs "consumes"), which neither similarity nor a bag of
+     words sees.
+
+The two thresholds are fitted by a grid search on the hand labels in `eval/judge_labels.jsonl`
+(`python -m eval.judge` re-fits them and rewrites `eval/judge_thresholds.json`).
+
+Example:
+    >>> from qa.embeddings import load_embedding_model
+    >>> model = load_embedding_model()
+    >>> judge_support("Lambda runs for up to 900 seconds [1].", "Maximum execution time: 900 seconds.", model)
+    (True, 0.8..., [])
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from ingest.parse import clean_text
+from qa.text import content_terms, numbers_in, split_sentences, tokenize
+
+EVAL_DIR = Path(__file__).resolve().parent
+LABELS_PATH = EVAL_DIR / "judge_labels.jsonl"
+THRESHOLDS_PATH = EVAL_DIR / "judge_thresholds.json"
+
+DEFAULT_MIN_SIMILARITY = 0.6
+DEFAULT_MIN_CONTENT_SHARE = 0.9
+# The grid searched by `calibrate`.
+SIMILARITY_GRID = tuple(round(0.30 + 0.025 * i, 3) for i in range(25))  # 0.30 … 0.90
+CONTENT_SHARE_GRID = (0.5, 0.6, 0.67, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0)
+
+_NEGATION = re.compile(
+    r"\b(?:not|no|never|cannot|can't|don't|doesn't|didn't|isn't|aren't|wasn't|won't|without|none|nor)\b|n't\b",
+    re.I)
+NEGATION_MISMATCH = "<negation>"  # how a polarity disagreement shows in `missing`
+_CITATION_MARKER = re.compile(r"\s*\[\d+(?:\s*[,;]\s*\d+)*\]")
+_NUMBER_THEN_UNIT = re.compile(r"(\d)([A-Za-z])")
+
+
+@dataclass(frozen=True)
+class JudgeThresholds:
+    """The two knobs of the judge (numbers must always all be present)."""
+
+    min_similarity: float = DEFAULT_MIN_SIMILARITY
+    min_content_share: float = DEFAULT_MIN_CONTENT_SHARE
+
+
+@dataclass
+class Verdict:
+    """The judge's answer for one sentence/passage pair, with the evidence behind it."""
+
+    supported: bool
+    similarity: float
+    content_share: float
+    missing_numbers: list[str] = field(default_factory=list)
+    missing_terms: list[str] = field(default_factory=list)
+    polarity_ok: bool = True
+
+    @property
+    def missing(self) -> list[str]:
+        return self.missing_numbers + self.missing_terms + ([] if self.polarity_ok else [NEGATION_MISMATCH])
+
+
+def strip_citations(text: str) -> str:
+    """'Up to 900 seconds [1].' → 'Up to 900 seconds.'"""
+    return _CITATION_MARKER.sub("", text).strip()
+
+
+def normalise(text: str) -> str:
+    """Plain text for matching: no citation markers or Markdown, numbers split from units (10GB → 10 GB)."""
+    return _NUMBER_THEN_UNIT.sub(r"\1 \2", clean_text(strip_citations(text)))
+
+
+MIN_SHARED_PREFIX = 5
+
+
+def term_present(term: str, found: set[str]) -> bool:
+    """`term` is in `found`, or a word there differs only by a short ending (`giv`/`give`) or shares a
+    long prefix with it (`expire`/`expiry`, `delet`/`deletion`)."""
+    if term in found:
+        return True
+    for other in found:
+        short, long = sorted((term, other), key=len)
+        if len(short) >= 3 and long.startswith(short) and len(long) - len(short) <= 2:
+            return True
+        if len(short) >= MIN_SHARED_PREFIX and long[:MIN_SHARED_PREFIX] == short[:MIN_SHARED_PREFIX]:
+            return True
+    return False
+
+
+def lexical_check(sentence: str, passage: str) -> tuple[float, list[str], list[str]]:
+    """(share of the sentence's content words found in the passage, missing numbers, missing words).
+
+    Numbers are checked on their own, so they do not count among the content words.
+    """
+    s, p = normalise(sentence), normalise(passage)
+    missing_numbers = sorted(numbers_in(s) - numbers_in(p), key=lambda n: s.find(n))
+    terms = [t for t in content_terms(s) if not t.replace(".", "").isdigit()]
+    found = set(tokenize(p))
+    missing_terms = [t for t in terms if not term_present(t, found)]
+    share = 1.0 - len(missing_terms) / len(terms) if terms else 1.0
+    return share, missing_numbers, missing_terms
+
+
+def negated(text: str) -> bool:
+    return bool(_NEGATION.search(text))
+
+
+def passage_windows(passage: str) -> list[str]:
+    """The passage, each of its lines and sentences, and each pair of adjacent lines (deduplicated).
+
+    A sentence restating one bullet of a long section should be compared with that bullet, not with
+    the whole section, whose embedding is an average of everything it says.
+    """
+    text = normalise(passage)
+    lines = [line.strip(" \t-*+>#") for line in text.splitlines()]
+    lines = [line for line in lines if len(line.split()) >= 2]
+    windows = [text]
+    for i, line in enumerate(lines):
+        windows.append(line)
+        spans = split_sentences(line)
+        if len(spans) > 1:
+            windows += [line[a:b] for a, b in spans]
+        if i + 1 < len(lines):
+            windows.append(f"{line} {lines[i + 1]}")
+    return [w for w in dict.fromkeys(windows) if w.strip()]
+
+
+class SupportJudge:
+    """The judge bound to an embedding model; embeddings are cached by text for the whole run."""
+
+    def __init__(self, model, thresholds: JudgeThresholds | None = None):
+        self.model = model
+        self.thresholds = thresholds or load_thresholds()
+        self._vectors: dict[str, np.ndarray] = {}
+
+    def _embed(self, texts: Iterable[str]) -> None:
+        missing = [t for t in dict.fromkeys(texts) if t not in self._vectors]
+        if missing:
+            for text, vec in zip(missing, self.model.embed_documents(missing)):
+                self._vectors[text] = np.asarray(vec, dtype=np.float32)
+
+    def closest(self, sentence: str, passage: str) -> tuple[float, str]:
+        """(best cosine between the sentence and any window of the passage, the closest line or
+        sentence of the passage). Vectors are normalised, so a dot product is the cosine."""
+        claim = normalise(sentence)
+        windows = passage_windows(passage)
+        if not claim or not windows:
+            return 0.0, ""
+        self._embed([claim, *windows])
+        sims = np.stack([self._vectors[w] for w in windows]) @ self._vectors[claim]
+        parts = range(1, len(windows)) if len(windows) > 1 else range(1)  # lines/sentences, not the whole
+        line = windows[max(parts, key=lambda i: sims[i])]
+        return float(np.max(sims)), line
+
+    def similarity(self, sentence: str, passage: str) -> float:
+        return self.closest(sentence, passage)[0]
+
+    def features(self, sentence: str, passage: str) -> Verdict:
+        """Everything the judge looks at, before thresholds (`supported` is left False)."""
+        similarity, line = self.closest(sentence, passage)
+        share, missing_numbers, missing_terms = lexical_check(sentence, passage)
+        polarity_ok = negated(strip_citations(sentence)) == negated(line)
+        return Verdict(False, similarity, share, missing_numbers, missing_terms, polarity_ok)
+
+    def verdict(self, sentence: str, passage: str, thresholds: JudgeThresholds | None = None) -> Verdict:
+        v = self.features(sentence, passage)
+        v.supported = decide(v, thresholds or self.thresholds)
+        return v
+
+    def supports(self, sentence: str, passage: str) -> bool:
+        return self.verdict(sentence, passage).supported
+
+    def __call__(self, sentence: str, passage: str) -> tuple[bool, float, list[str]]:
+        v = self.verdict(sentence, passage)
+        return v.supported, v.similarity, v.missing
+
+
+def decide(v: Verdict, t: JudgeThresholds) -> bool:
+    """The rule: close in meaning, every number present, enough content words, same polarity."""
+    return (v.similarity >= t.min_similarity and not v.missing_numbers and v.polarity_ok
+            and v.content_share >= t.min_content_share - 1e-9)
+
+
+_JUDGES: dict[int, SupportJudge] = {}
+
+
+def judge_support(sentence: str, passage: str, model, thresholds: JudgeThresholds | None = None
+                  ) -> tuple[bool, float, list[str]]:
+    """Is `sentence` supported by `passage`? → (supported, similarity, missing numbers and words).
+
+    `model` is the pipeline's embedding model (anything with `embed_documents` returning normalised
+    vectors); a judge per model is kept so repeated calls reuse embeddings.
+    """
+    judge = _JUDGES.get(id(model))
+    if judge is None or judge.model is not model:
+        judge = _JUDGES[id(model)] = SupportJudge(model)
+    v = judge.verdict(sentence, passage, thresholds)
+    return v.supported, v.similarity, v.missing
+
+
+# --- thresholds file ---------------------------------------------------------------------------
+
+def load_thresholds(path: Path = THRESHOLDS_PATH) -> JudgeThresholds:
+    """The calibrated thresholds, or the defaults when the file does not exist yet."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return JudgeThresholds()
+    return JudgeThresholds(float(data["min_similarity"]), float(data["min_content_share"]))
+
+
+def load_calibration(path: Path = THRESHOLDS_PATH) -> dict:
+    """The whole thresholds file (thresholds, agreement on the labels, date…), {} when missing."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+
+
+# --- calibration -------------------------------------------------------------------------------
+
+@dataclass
+class LabelledPair:
+    id: str
+    sentence: str
+    passage: str
+    supported: bool
+
+
+def load_labels(path: Path = LABELS_PATH) -> list[LabelledPair]:
+    pairs = []
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            row = json.loads(line)
+            pairs.append(LabelledPair(str(row["id"]), row["sentence"], row["passage"], bool(row["supported"])))
+    return pairs
+
+
+def _accuracy(features: Sequence[Verdict], labels: Sequence[bool], t: JudgeThresholds) -> float:
+    return sum(decide(f, t) == y for f, y in zip(features, labels)) / len(labels) if labels else 0.0
+
+
+def _fit(features: Sequence[Verdict], labels: Sequence[bool]) -> tuple[JudgeThresholds, float]:
+    """Best accuracy on the grid; ties go to the strictest content share, then the middle of the tied
+    similarity range (the most room for noise on either side)."""
+    best_acc, best = -1.0, None
+    for share in sorted(CONTENT_SHARE_GRID, reverse=True):
+        accs = [_accuracy(features, labels, JudgeThresholds(s, share)) for s in SIMILARITY_GRID]
+        top = max(accs)
+        if top > best_acc + 1e-12:
+            tied = [s for s, a in zip(SIMILARITY_GRID, accs) if a >= top - 1e-12]
+            # the longest run of consecutive tied grid points, and its middle
+            runs, run = [], [tied[0]]
+            for s in tied[1:]:
+                if round(s - run[-1], 3) <= 0.025 + 1e-9:
+                    run.append(s)
+                else:
+                    runs.append(run)
+                    run = [s]
+            runs.append(run)
+            longest = max(runs, key=len)
+            best_acc, best = top, JudgeThresholds(longest[len(longest) // 2], share)
+    return best, best_acc
+
+
+def calibrate(model, labels: Sequence[LabelledPair] | None = None) -> dict:
+    """Grid-search the thresholds on the labelled pairs; returns what `eval/judge_thresholds.json` holds.
+
+    Besides the accuracy of the chosen thresholds on all labels, reports a leave-one-out accuracy
+    (each pair judged by thresholds fitted on the others: an honest estimate on unseen pairs) and the
+    accuracy of each half of the judge alone.
+    """
+    labels = list(labels if labels is not None else load_labels())
+    judge = SupportJudge(model, JudgeThresholds())
+    features = [judge.features(pair.sentence, pair.passage) for pair in labels]
+    truth = [p.supported for p in labels]
+    chosen, accuracy = _fit(features, truth)
+    loo_hits = 0
+    for i in range(len(labels)):
+        t, _ = _fit(features[:i] + features[i + 1:], truth[:i] + truth[i + 1:])
+        loo_hits += decide(features[i], t) == truth[i]
+    sim_only = max(_accuracy([Verdict(False, f.similarity, 1.0) for f in features], truth, JudgeThresholds(s, 0.0))
+                   for s in SIMILARITY_GRID)
+    lex_only = max(_accuracy([replace(f, similarity=1.0) for f in features], truth, JudgeThresholds(0.0, c))
+                   for c in CONTENT_SHARE_GRID)
+    disagreements = [
+        {"id": p.id, "label": p.supported, "similarity": round(f.similarity, 3),
+         "content_share": round(f.content_share, 3), "missing": f.missing}
+        for p, f in zip(labels, features) if decide(f, chosen) != p.supported
+    ]
+    tp = sum(decide(f, chosen) and y for f, y in zip(features, truth))
+    fp = sum(decide(f, chosen) and not y for f, y in zip(features, truth))
+    fn = sum(not decide(f, chosen) and y for f, y in zip(features, truth))
+    return {
+        **asdict(chosen),
+        "agreement": round(accuracy, 4),
+        "agreement_leave_one_out": round(loo_hits / len(labels), 4) if labels else 0.0,
+        "precision": round(tp / (tp + fp), 4) if tp + fp else 0.0,
+        "recall": round(tp / (tp + fn), 4) if tp + fn else 0.0,
+        "agreement_similarity_only": round(sim_only, 4),
+        "agreement_lexical_only": round(lex_only, 4),
+        "labels": len(labels),
+        "labels_supported": sum(truth),
+        "disagreements": disagreements,
+        "grid": {"min_similarity": list(SIMILARITY_GRID), "min_content_share": list(CONTENT_SHARE_GRID)},
+        "model": getattr(model, "name", None),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m eval.judge [--dry-run]`: re-fit the judge thresholds on the labels."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m eval.judge", description=main.__doc__)
+    parser.add_argument("--labels", type=Path, default=LABELS_PATH)
+    parser.add_argument("--out", type=Path, default=THRESHOLDS_PATH)
+    parser.add_argument("--dry-run", action="store_true", help="print the result, do not write the file")
+    args = parser.parse_args(argv)
+    from qa.embeddings import load_embedding_model
+
+    result = calibrate(load_embedding_model(), load_labels(args.labels))
+    text = json.dumps(result, indent=2) + "\n"
+    if not args.dry_run:
+        args.out.write_text(text, encoding="utf-8")
+    print(f"min_similarity={result['min_similarity']} min_content_share={result['min_content_share']} "
+          f"agreement={result['agreement']:.3f} (leave-one-out {result['agreement_leave_one_out']:.3f}; "
+          f"similarity only {result['agreement_similarity_only']:.3f}, lexical only "
+          f"{result['agreement_lexical_only']:.3f}) on {result['labels']} labels"
+          + ("" if args.dry_run else f" → {args.out}"), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,141 @@
+"""Ask: chat with your notes; every answer cites the sections it quotes."""
+
+import time
+
+import streamlit as st
+
+from qa.errors import NotesQAError
+from ui import answers, state
+from ui.export import conversation_markdown
+from ui.markdown import escape_markdown
+
+MESSAGES_KEY = "messages"
+STREAM_DELAY_S = 0.015  # per word: the answer appears progressively, the whole of it within a second
+AVATARS = {"user": ":material/person:", "assistant": ":material/menu_book:"}
+
+qa = state.service()
+messages: list[dict] = st.session_state.setdefault(MESSAGES_KEY, [])
+
+
+def clear_chat() -> None:
+    st.session_state[MESSAGES_KEY] = []
+
+
+def show_sources(message: dict) -> None:
+    items = answers.source_items(message)
+    if not items:
+        return
+    with st.expander(f"Sources ({len(items)})", icon=":material/format_quote:"):
+        for item in items:
+            st.markdown(f"**\\[{item['n']}\\]** [{escape_markdown(item['label'])}]({item['url']}) "
+                        f"· :gray[{escape_markdown(item['source'])}]")
+            st.markdown(item["quote_markdown"])
+            st.page_link("pages/notes.py", label="Open here in Notes", icon=":material/arrow_forward:",
+                         query_params=item["params"])
+
+
+def show_closest(message: dict) -> None:
+    closest = answers.closest_sections(message)
+    if closest:
+        st.markdown("Closest sections in your notes:\n\n" + "\n".join(
+            f"- [{escape_markdown(c['label'])}]({c['url']}) · :gray[{escape_markdown(c['source'])}]"
+            for c in closest))
+
+
+def show_searched(message: dict) -> None:
+    answer = message["answer"]
+    with st.expander("What was searched", icon=":material/search:"):
+        query = answer.get("searched_query") or answer["question"]
+        st.markdown(f"**Query searched:** {escape_markdown(query)}")
+        if " ".join(query.split()) != " ".join(answer["question"].split()):
+            st.caption("A follow-up: the earlier subject was searched along with your question.")
+        if message.get("scope"):
+            st.caption(f"Only in: {message['scope']}")
+        st.caption(answers.decision_text(message))
+        rows = answers.searched_rows(message)
+        if rows:
+            st.dataframe(rows, hide_index=True, width="stretch", column_config={
+                "rank": st.column_config.NumberColumn("#", width="small"),
+                "section": st.column_config.TextColumn("Section", width="large"),
+                "note": st.column_config.TextColumn("Note#anchor"),
+                "dense": st.column_config.NumberColumn("Dense", format="%.3f", help="cosine similarity"),
+                "keyword": st.column_config.NumberColumn("Keyword", format="%.2f", help="BM25 score"),
+                "fused": st.column_config.NumberColumn("Fused", format="%.4f", help="weighted reciprocal rank"),
+            })
+        st.caption(answers.timing_caption(message))
+
+
+def show_details(message: dict) -> None:
+    if message["answer"]["abstained"]:
+        show_closest(message)
+    if message["answer"].get("notice"):
+        st.caption(escape_markdown(message["answer"]["notice"]))
+    show_sources(message)
+    show_searched(message)
+
+
+def show_message(message: dict) -> None:
+    with st.chat_message(message["role"], avatar=AVATARS[message["role"]]):
+        if message["role"] == "user":
+            st.markdown(escape_markdown(message["content"]))
+        elif message.get("error"):
+            st.error(message["error"], icon=":material/error:")
+        else:
+            st.markdown(answers.answer_markdown(message))
+            show_details(message)
+
+
+def ask(question: str, earlier: list[dict]) -> dict:
+    source, under = state.search_scope()
+    history = answers.history_for_ask(earlier)
+    started = time.perf_counter()
+    answer = qa.ask(question, history=history, source=source, under=under)
+    server_ms = (time.perf_counter() - started) * 1000
+    scope = None
+    if source:
+        section = st.session_state.get(state.SCOPE_SECTION_KEY)
+        scope = source + (f" › {section[1]}" if under and section else "")
+    return answers.assistant_message(answer, server_ms, scope=scope)
+
+
+title, tools = st.columns([3, 2], vertical_alignment="bottom")
+title.title("Ask your notes")
+toolbar = tools.container(horizontal=True, horizontal_alignment="right")
+
+source, under = state.search_scope()
+if source:
+    section = st.session_state.get(state.SCOPE_SECTION_KEY)
+    st.caption(f":material/filter_alt: Searching only in {escape_markdown(source)}"
+               + (f" › {escape_markdown(section[1])}" if under and section else "") + " (see the sidebar)")
+if not messages and qa is not None:
+    st.caption("Ask anything your notes cover, for example *How long can a Lambda function run?* "
+               "Each sentence of an answer is quoted from your notes; click a [n] marker to open the note there.")
+
+for message in messages:
+    show_message(message)
+
+question = st.chat_input("Ask a question about your notes", disabled=qa is None, max_chars=2000)
+if question and question.strip():
+    earlier = list(messages)
+    messages.append(answers.user_message(question))
+    show_message(messages[-1])
+    with st.chat_message("assistant", avatar=AVATARS["assistant"]):
+        try:
+            with st.spinner("Searching your notes…"):
+                reply = ask(question, earlier)
+        except NotesQAError as exc:
+            reply = answers.error_message(str(exc))
+        except Exception as exc:  # the page boundary: a message, never a stack trace
+            reply = answers.error_message(state.unexpected(exc, "Answering"))
+        if reply.get("error"):
+            st.error(reply["error"], icon=":material/error:")
+        else:
+            st.write_stream(answers.stream_tokens(reply, STREAM_DELAY_S))
+            show_details(reply)
+    messages.append(reply)
+
+with toolbar:
+    st.download_button("Download", conversation_markdown(messages), file_name="notes-qa-conversation.md",
+                       mime="text/markdown", icon=":material/download:", on_click="ignore", disabled=not messages,
+                       help="The conversation as Markdown, with each answer's sources")
+    st.button("Clear chat", icon=":material/delete_sweep:", on_click=clear_chat, disabled=not messages)

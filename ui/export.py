@@ -1,0 +1,45 @@
+"""A conversation as a Markdown document, each answer followed by its numbered sources."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from ui.answers import NOT_IN_NOTES, breadcrumb
+
+
+def _quote_lines(text: str) -> list[str]:
+    return [f"   > {line}".rstrip() for line in text.strip().splitlines() if line.strip()]
+
+
+def conversation_markdown(messages: list[dict], *, title: str = "Notes Q&A conversation",
+                          exported_at: datetime | None = None) -> str:
+    """The chat so far, questions as headings, answers with `[n]` markers and a source list.
+
+    Citations point at `note#anchor` (the path under the notes folder), with the quoted passage.
+    """
+    when = (exported_at or datetime.now()).strftime("%Y-%m-%d %H:%M")
+    lines = [f"# {title}", "", f"_Exported {when}_", ""]
+    for m in messages:
+        if m["role"] == "user":
+            lines += [f"## {' '.join(m['content'].split())}", ""]
+            continue
+        if m.get("error"):
+            lines += [f"_Error: {m['error']}_", ""]
+            continue
+        answer = m["answer"]
+        if answer["abstained"]:
+            lines += [f"**{NOT_IN_NOTES}.** {answer['answer']}", ""]
+            closest = answer.get("retrieved", [])[:3]
+            if closest:
+                lines += ["Closest sections in your notes:", ""]
+                lines += [f"- {breadcrumb(s['heading_path'])} ({s['source']}#{s['anchor']})" for s in closest]
+                lines.append("")
+            continue
+        lines += [answer["answer"], ""]
+        if answer.get("citations"):
+            lines += ["Sources:", ""]
+            for c in answer["citations"]:
+                lines.append(f"{c['n']}. {breadcrumb(c['heading_path'])} ({c['url']})")
+                lines += _quote_lines(c["quote"])
+            lines.append("")
+    return "\n".join(lines).rstrip() + "\n"

@@ -1,0 +1,223 @@
+"""A note as the Notes page shows it: sections with their anchors, a table of contents, a highlight.
+
+The note's Markdown is shown with `st.markdown`, which never renders HTML. So that the notes still
+read well, the few HTML forms notes commonly use are turned into Markdown first (`<a href>` links,
+`<img>`, `<b>`, `<br>`, the `<a name>` anchors, which become the headings' ids); any other tag, a
+`<script>` included, stays visible as text.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from ingest.index import NOTE_SUFFIXES, iter_note_files, read_note
+from ingest.parse import ParsedNote, Section, parse_markdown
+from ui.links import note_url
+from ui.markdown import escape_markdown
+
+HIGHLIGHT = "orange-background"
+# Private-use characters mark the quote while the Markdown is rewritten, then become the highlight.
+_HL_OPEN, _HL_CLOSE = "\ue000", "\ue001"
+
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+_CODE_SPAN = re.compile(r"(`+)(?:(?!\1).)+?\1")
+_ANCHOR_TAG = re.compile(r"""<a\s+(?:name|id)\s*=\s*["'][^"']*["'][^>]*>\s*</a>""", re.I)
+_HTML_LINK = re.compile(r"""<a\b[^>]*?\bhref\s*=\s*["']([^"']*)["'][^>]*>(.*?)</a>""", re.I | re.S)
+_HTML_LINK_NO_HREF = re.compile(r"<a\b[^>]*>(.*?)</a>", re.I | re.S)
+_HTML_IMG = re.compile(r"<img\b[^>]*>", re.I)
+_ATTR = r"""\b{name}\s*=\s*["']([^"']*)["']"""
+_BR = re.compile(r"<br\s*/?>", re.I)
+_SIMPLE_TAGS = {"b": "**", "strong": "**", "i": "*", "em": "*", "code": "`", "del": "~~", "s": "~~"}
+_SIMPLE_TAG = re.compile(r"<(b|strong|i|em|code|del|s)>(.*?)</\1>", re.I | re.S)
+_MD_IMAGE = re.compile(r"!\[([^\]]*)\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
+_MD_LINK = re.compile(r"(?<!!)\[([^\]]+)\]\(\s*<?([^)\s>]+)>?(\s+\"[^\"]*\")?\s*\)")
+_SAFE_URL = re.compile(r"^(https?://|mailto:|#)", re.I)
+_LIST_PREFIX = re.compile(r"^(\s*(?:[-*+]|\d+[.)])\s+|\s*)(.*?)(\s*)$")
+
+
+@dataclass(frozen=True)
+class NoteBlock:
+    """One piece of the page: a heading (with its anchor) or a Markdown body."""
+
+    kind: str  # "heading" | "body" | "cited"
+    text: str
+    level: int = 0
+    anchor: str = ""
+
+
+def list_notes(notes_dir: Path) -> list[str]:
+    """Every note under the folder, as the path the index and citations use (`sub/dir/note.md`)."""
+    if not notes_dir.is_dir():
+        return []
+    return [p.relative_to(notes_dir).as_posix() for p in iter_note_files(notes_dir)]
+
+
+def load_note(notes_dir: Path, source: str, *, max_bytes: int = 5 * 1024 * 1024) -> ParsedNote:
+    """Read and parse one note; `source` must be one `list_notes` returned (no path tricks)."""
+    from qa.errors import NotesQAError
+
+    if source not in list_notes(notes_dir):
+        raise NotesQAError(f"There is no note {source!r} in {notes_dir}.")
+    try:
+        text = read_note(notes_dir / source, notes_dir, max_bytes=max_bytes)
+    except Exception as exc:  # SkipFile or OSError: say why in one sentence
+        raise NotesQAError(f"The note {source} cannot be shown: {exc}.") from exc
+    return parse_markdown(text, source)
+
+
+def shown_sections(note: ParsedNote) -> list[Section]:
+    """The sections the page shows: everything but tables of contents (the page draws its own)."""
+    return [s for s in note.sections if not s.is_navigation]
+
+
+def toc_markdown(note: ParsedNote) -> str:
+    """A nested list of in-page links, one per heading."""
+    sections = [s for s in shown_sections(note) if s.anchor and s.level > 0]
+    if not sections:
+        return ""
+    top = min(s.level for s in sections)
+    return "\n".join(f"{'    ' * (s.level - top)}- [{escape_markdown(s.heading)}](#{_fragment(s.anchor)})"
+                     for s in sections)
+
+
+def _fragment(anchor: str) -> str:
+    from urllib.parse import quote
+
+    return quote(anchor, safe="")
+
+
+def find_section(note: ParsedNote, anchor: str | None) -> Section | None:
+    return next((s for s in shown_sections(note) if anchor and s.anchor == anchor), None)
+
+
+def mark_quote(body: str, quote: str | None) -> tuple[str, bool]:
+    """`body` with the quoted passage wrapped in highlight marks (per line, list markers left out)."""
+    if not quote or not quote.strip():
+        return body, False
+    quote = quote.strip()
+    start = body.find(quote)
+    if start < 0 and len(quote) > 40:  # a quote cut short in the link: match its beginning
+        start = body.find(quote[:-1])
+    if start < 0:
+        return body, False
+    end = start + len(quote)
+    marked = []
+    for line in body[start:end].split("\n"):
+        prefix, content, trail = _LIST_PREFIX.match(line).groups()
+        marked.append(f"{prefix}{_HL_OPEN}{content}{_HL_CLOSE}{trail}" if content else line)
+    return body[:start] + "\n".join(marked) + body[end:], True
+
+
+def _rewrite_links(text: str, source: str, notes: set[str] | None) -> str:
+    def html_link(m: re.Match) -> str:
+        href, label = m.group(1).strip(), m.group(2)
+        return _link(label, href, source, notes)
+
+    def md_link(m: re.Match) -> str:
+        return _link(m.group(1), m.group(2), source, notes, title=m.group(3) or "")
+
+    def html_img(m: re.Match) -> str:
+        tag = m.group(0)
+        src = re.search(_ATTR.format(name="src"), tag, re.I)
+        alt = re.search(_ATTR.format(name="alt"), tag, re.I)
+        return _image(alt.group(1) if alt else "", src.group(1) if src else "")
+
+    text = _ANCHOR_TAG.sub("", text)
+    text = _MD_IMAGE.sub(lambda m: _image(m.group(1), m.group(2)), text)
+    text = _MD_LINK.sub(md_link, text)  # before the HTML forms, whose output is final
+    text = _HTML_IMG.sub(html_img, text)
+    text = _HTML_LINK.sub(html_link, text)
+    text = _HTML_LINK_NO_HREF.sub(lambda m: m.group(1), text)
+    text = _BR.sub("  \n" if "|" not in text else " ", text)
+    for _ in range(2):  # nested <b><i>…</i></b>
+        text = _SIMPLE_TAG.sub(lambda m: f"{_SIMPLE_TAGS[m.group(1).lower()]}{m.group(2)}"
+                                         f"{_SIMPLE_TAGS[m.group(1).lower()]}", text)
+    return text
+
+
+def _image(alt: str, src: str) -> str:
+    if re.match(r"^https?://", src, re.I):
+        return f"![{alt}]({src})"
+    label = alt or posixpath.basename(src) or "image"
+    return f"*[image: {label}]*"  # a local picture the app cannot serve
+
+
+def _link(label: str, href: str, source: str, notes: set[str] | None, *, title: str = "") -> str:
+    """A Markdown link that is safe to click: web, mail or in-page links, or another note's deep link."""
+    path, _, fragment = href.partition("#")
+    if path and path.lower().endswith(NOTE_SUFFIXES) and not re.match(r"^[a-z]+:", path, re.I):
+        target = posixpath.normpath(posixpath.join(posixpath.dirname(source), path))
+        if notes is None or target in notes:
+            return f"[{label}]({note_url(target, fragment or None)})"
+    if _SAFE_URL.match(href):
+        return f"[{label}]({href}{title})"
+    return label  # javascript:, data:, relative files the app cannot serve: keep only the words
+
+
+def _outside_code(markdown: str, rewrite) -> str:
+    """Apply `rewrite` to the Markdown outside fenced code blocks and inline code spans."""
+    out, prose, fence = [], [], None
+
+    def flush():
+        if prose:
+            text = "\n".join(prose)
+            pieces, last = [], 0
+            for m in _CODE_SPAN.finditer(text):
+                pieces += [rewrite(text[last:m.start()]), m.group(0)]
+                last = m.end()
+            pieces.append(rewrite(text[last:]))
+            out.append("".join(pieces))
+            prose.clear()
+
+    for line in markdown.split("\n"):
+        match = _FENCE.match(line)
+        if fence:
+            out.append(line)
+            if match and match.group(1)[0] == fence[0] and len(match.group(1)) >= len(fence):
+                fence = None
+        elif match:
+            flush()
+            fence = match.group(1)
+            out.append(line)
+        else:
+            prose.append(line)
+    flush()
+    return "\n".join(out)
+
+
+def display_markdown(body: str, source: str = "", *, notes: set[str] | None = None,
+                     quote: str | None = None) -> tuple[str, bool]:
+    """A section body ready for `st.markdown`, and whether `quote` was found and highlighted."""
+    body, found = mark_quote(body, quote)
+
+    def rewrite(text: str) -> str:
+        text = _rewrite_links(text, source, notes)
+        return text.replace("$", "\\$")  # prices are not LaTeX
+
+    shown = _outside_code(body, rewrite)
+    if found:
+        shown = shown.replace(_HL_OPEN, f":{HIGHLIGHT}[").replace(_HL_CLOSE, "]")
+    return shown.replace(_HL_OPEN, "").replace(_HL_CLOSE, ""), found
+
+
+def note_blocks(note: ParsedNote, *, anchor: str | None = None, quote: str | None = None,
+                notes: set[str] | None = None) -> list[NoteBlock]:
+    """The page, top to bottom: each section's heading and body; the cited passage highlighted.
+
+    When the quote cannot be found in the cited section (the note changed since it was indexed),
+    a "cited" block right under that heading shows the quote instead.
+    """
+    blocks: list[NoteBlock] = []
+    for section in shown_sections(note):
+        cited = quote if anchor and section.anchor == anchor else None
+        if section.level > 0:
+            blocks.append(NoteBlock("heading", section.heading, section.level, section.anchor))
+        body, found = display_markdown(section.text, note.source, notes=notes, quote=cited)
+        if cited and not found:
+            blocks.append(NoteBlock("cited", cited, section.level, section.anchor))
+        if body.strip():
+            blocks.append(NoteBlock("body", body, section.level, section.anchor))
+    return blocks

@@ -1,0 +1,122 @@
+"""The sidebar every page shares: the index, re-indexing, the search scope and the answer mode."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from pathlib import Path
+
+import streamlit as st
+
+from qa.errors import NotesQAError
+from qa.settings import Settings
+from ui import state
+from ui.notes import list_notes, load_note, shown_sections
+
+ANSWER_MODES = ("Notes only (extractive)", "LLM (not configured)")
+REINDEX_REPORT_KEY = "reindex_report"
+
+
+def ago(ts: float | None, now: float | None = None) -> str:
+    """'2025-11-27 06:40 (5 min ago)'."""
+    if not ts:
+        return "never"
+    seconds = max(0.0, (now or time.time()) - ts)
+    if seconds < 60:
+        rel = "just now"
+    elif seconds < 3600:
+        rel = f"{seconds // 60:.0f} min ago"
+    elif seconds < 86400:
+        rel = f"{seconds // 3600:.0f} h ago"
+    else:
+        rel = f"{seconds // 86400:.0f} days ago"
+    return f"{datetime.fromtimestamp(ts):%Y-%m-%d %H:%M} ({rel})"
+
+
+def _index_panel(settings: Settings, qa) -> None:
+    st.markdown("#### :material/database: Index")
+    location = settings.index_location
+    if not settings.uses_server:
+        location = f"local folder `{Path(settings.chroma_dir)}`"
+    lines = [f"**Where:** {location}", f"**Notes:** `{Path(settings.notes_dir)}`"]
+    if qa is None:
+        lines.append(f"**Model:** `{settings.embed_model}`")
+        st.caption("  \n".join(lines))
+        st.warning("The index is not available; see the message on the page.", icon=":material/warning:")
+        return
+    try:
+        index_state = qa.index.read_state()
+    except Exception as exc:  # a server that went away after loading
+        st.caption("  \n".join(lines))
+        st.error(state.unexpected(exc, "Reading the index state"))
+        return
+    lines.append(f"**Model:** `{qa.model.name}` ({qa.model.dimension} dimensions)")
+    st.caption("  \n".join(lines))
+    cols = st.columns(3)
+    cols[0].metric("Notes", index_state.files)
+    cols[1].metric("Sections", index_state.sections)
+    cols[2].metric("Chunks", index_state.chunks)
+    st.caption(f"Last ingest: {ago(index_state.ingested_at)} · generation {index_state.generation}")
+
+    if st.button("Re-index notes", icon=":material/refresh:", width="stretch",
+                 help="Embed new and changed notes, retire deleted ones (only what changed is embedded)."):
+        try:
+            report = state.build_index(settings, qa.model, container=st)
+        except NotesQAError as exc:
+            st.session_state[REINDEX_REPORT_KEY] = {"error": str(exc)}
+        except Exception as exc:
+            st.session_state[REINDEX_REPORT_KEY] = {"error": state.unexpected(exc, "Re-indexing")}
+        else:
+            st.session_state[REINDEX_REPORT_KEY] = {"summary": report.summary, "notes": report.skipped + report.warnings}
+        st.rerun()  # show the new counts
+    report = st.session_state.get(REINDEX_REPORT_KEY)
+    if report and report.get("error"):
+        st.error(report["error"])
+    elif report:
+        st.success(f"Re-indexed: {report['summary']}", icon=":material/check:")
+        if report["notes"]:
+            with st.expander(f"{len(report['notes'])} warnings"):
+                st.text("\n".join(report["notes"]))
+
+
+def _scope_panel(settings: Settings) -> None:
+    st.markdown("#### :material/filter_alt: Search in")
+    notes = list_notes(Path(settings.notes_dir))
+    options = [state.ALL_NOTES, *notes]
+    if st.session_state.get(state.SCOPE_NOTE_KEY) not in options:
+        st.session_state[state.SCOPE_NOTE_KEY] = state.ALL_NOTES
+    note = st.selectbox("Note", options, key=state.SCOPE_NOTE_KEY, label_visibility="collapsed")
+    if note == state.ALL_NOTES:
+        st.session_state.pop(state.SCOPE_SECTION_KEY, None)
+        return
+    try:
+        parsed = load_note(Path(settings.notes_dir), note, max_bytes=settings.max_file_bytes)
+    except NotesQAError as exc:
+        st.caption(str(exc))
+        return
+    sections = [("", state.WHOLE_NOTE, 0)] + [
+        (s.anchor, s.heading, s.level) for s in shown_sections(parsed) if s.anchor and s.level > 0]
+    if st.session_state.get(state.SCOPE_SECTION_KEY) not in sections:
+        st.session_state[state.SCOPE_SECTION_KEY] = sections[0]
+    top = min((s[2] for s in sections[1:]), default=1)
+    st.selectbox("Section", sections, key=state.SCOPE_SECTION_KEY, label_visibility="collapsed",
+                 format_func=lambda s: s[1] if not s[0] else "\u2003" * (s[2] - top) + s[1],
+                 help="Only this section and the sections under it are searched.")
+
+
+def _mode_panel(settings: Settings) -> None:
+    st.markdown("#### :material/tune: Answer mode")
+    configured = settings.llm_provider not in ("", "none")
+    note = ("an LLM provider is set, but LLM answers are not available in this version yet"
+            if configured else "set LLM_PROVIDER (ollama or openai) and LLM_MODEL to enable")
+    st.radio("Answer mode", ANSWER_MODES, index=0, disabled=True, label_visibility="collapsed",
+             captions=["Sentences quoted from your notes, each cited", note], key="answer_mode")
+
+
+def render_sidebar(settings: Settings, qa) -> None:
+    with st.sidebar:
+        _index_panel(settings, qa)
+        st.divider()
+        _scope_panel(settings)
+        st.divider()
+        _mode_panel(settings)

@@ -1,0 +1,174 @@
+"""Streamlit glue shared by the pages: settings, the cached service, first-run build, search scope.
+
+The model and the index are loaded once per process (`st.cache_resource`), keyed on the settings
+that decide what gets loaded, so two configurations (two tests, two folders) never share an object.
+Chat history lives in `st.session_state` only: each browser session has its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+import streamlit as st
+
+from qa.errors import IndexMissing, NotesQAError
+from qa.service import NotesQA
+from qa.settings import Settings, load_settings
+
+_LOG = logging.getLogger("notesqa.app")
+REPO = Path(__file__).resolve().parent.parent
+SETTINGS_KEY = "notesqa_settings"
+SERVICE_KEY = "notesqa_service"
+ERROR_KEY = "notesqa_error"
+SCOPE_NOTE_KEY = "scope_note"
+SCOPE_SECTION_KEY = "scope_section"
+ALL_NOTES = "All notes"
+WHOLE_NOTE = "Whole note"
+
+
+def unexpected(exc: Exception, doing: str) -> str:
+    """One sentence for an error the backend did not foresee (the details go to the server log)."""
+    detail = str(exc).splitlines()[0][:160] if str(exc) else ""
+    return f"{doing} failed unexpectedly ({type(exc).__name__}{': ' + detail if detail else ''}); see the server log."
+
+
+def current_settings() -> Settings:
+    """Settings from the environment and `.env` (read on every run: cheap, and follows edits)."""
+    return load_settings()
+
+
+def settings_or_error() -> Settings | None:
+    """The settings, or None after showing what is wrong with them (a bad CHROMA_PORT, say)."""
+    try:
+        settings = current_settings()
+        st.session_state[SETTINGS_KEY] = settings
+        return settings
+    except Exception as exc:  # pydantic's ValidationError lists every bad variable
+        first = str(exc).splitlines()
+        st.error(f"The settings are invalid: {' '.join(first[:3])[:300]}. Fix the environment or .env.",
+                 icon=":material/error:")
+        st.session_state[SERVICE_KEY], st.session_state[ERROR_KEY] = None, "invalid settings"
+        st.session_state[SETTINGS_KEY] = None
+        return None
+
+
+def settings_key(settings: Settings) -> tuple:
+    """What decides which model and index get loaded."""
+    where = ((settings.chroma_host, settings.chroma_port, settings.chroma_ssl, settings.chroma_headers)
+             if settings.uses_server else (str(Path(settings.chroma_dir).resolve()),))
+    return (str(Path(settings.notes_dir).resolve()), *where, settings.collection, settings.embed_model,
+            settings.embed_batch_size)
+
+
+@st.cache_resource(show_spinner="Loading the embedding model…")
+def embedding_model(name: str, batch_size: int):
+    from qa.embeddings import load_embedding_model
+
+    return load_embedding_model(name, batch_size=batch_size)
+
+
+@st.cache_resource(show_spinner="Opening the index…")
+def _open_service(key: tuple, _settings: Settings) -> NotesQA:
+    """The service for one configuration; failures are not cached, so the next run tries again."""
+    model = embedding_model(_settings.embed_model, _settings.embed_batch_size)
+    qa = NotesQA.load(_settings, model=model, build_if_missing=False)
+    try:  # the first question pays for torch's first call and the keyword index; pay it here instead
+        qa.ask("warm up the model")
+    except NotesQAError:
+        pass
+    return qa
+
+
+@st.cache_resource
+def _build_lock(key: tuple) -> threading.Lock:
+    """One first-run build per configuration per process, even with several sessions open."""
+    return threading.Lock()
+
+
+def build_index(settings: Settings, model, *, rebuild: bool = False, container=None):
+    """Run ingest with a progress bar in `container` (the page by default); returns the report."""
+    from ingest.index import sync_index
+
+    where = container or st
+    bar = where.progress(0.0, text="Reading the notes…")
+
+    def on_progress(done: int, total: int) -> None:
+        bar.progress(done / total if total else 1.0, text=f"Embedding {done} / {total} chunks…")
+
+    try:
+        report = sync_index(settings, model, rebuild=rebuild, progress=False, on_progress=on_progress)
+    finally:
+        bar.empty()
+    return report
+
+
+def _load(settings: Settings) -> NotesQA:
+    key = settings_key(settings)
+    try:
+        return _open_service(key, settings)
+    except IndexMissing:
+        if settings.uses_server is False and not Path(settings.notes_dir).is_dir():
+            raise NotesQAError(
+                f"There is no index yet and the notes folder {settings.notes_dir} does not exist: "
+                f"create it or set NOTES_DIR to your notes folder."
+            ) from None
+    with _build_lock(key):
+        try:  # another session may have built it while this one waited
+            return _open_service(key, settings)
+        except IndexMissing:
+            pass
+        model = embedding_model(settings.embed_model, settings.embed_batch_size)
+        box = st.empty()
+        with box.container():
+            st.info(f"No index yet: building it from the notes in {settings.notes_dir} (one time)…",
+                    icon=":material/build:")
+            report = build_index(settings, model)
+        box.empty()
+        st.session_state["notesqa_built"] = report.summary
+    return _open_service(key, settings)
+
+
+def open_service(settings: Settings) -> NotesQA | None:
+    """Load (or on first run build) the service; on failure show the one-sentence reason and return None.
+
+    Called once per run by app.py; pages then read the result with `service()`.
+    """
+    try:
+        qa = _load(settings)
+    except NotesQAError as exc:
+        st.session_state[SERVICE_KEY], st.session_state[ERROR_KEY] = None, str(exc)
+        return None
+    except Exception as exc:  # the page boundary: a message, never a stack trace in the browser
+        _LOG.exception("loading the index failed")
+        st.session_state[SERVICE_KEY], st.session_state[ERROR_KEY] = None, unexpected(exc, "Opening the index")
+        return None
+    st.session_state[SERVICE_KEY], st.session_state[ERROR_KEY] = qa, None
+    built = st.session_state.pop("notesqa_built", None)
+    if built:
+        st.toast(f"Index built: {built}", icon=":material/check_circle:")
+    return qa
+
+
+def settings() -> Settings | None:
+    """The settings app.py read in this run (None when they are invalid)."""
+    return st.session_state.get(SETTINGS_KEY)
+
+
+def service() -> NotesQA | None:
+    """The service app.py loaded in this run (None when it could not be loaded)."""
+    return st.session_state.get(SERVICE_KEY)
+
+
+def load_error() -> str | None:
+    return st.session_state.get(ERROR_KEY)
+
+
+def search_scope() -> tuple[str | None, str | None]:
+    """(source, under) for `NotesQA.ask`, from the sidebar's filter."""
+    note = st.session_state.get(SCOPE_NOTE_KEY)
+    source = None if note in (None, ALL_NOTES) else note
+    section = st.session_state.get(SCOPE_SECTION_KEY)
+    under = section[0] if source and isinstance(section, tuple) and section[0] else None
+    return source, under
