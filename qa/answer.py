@@ -11,6 +11,8 @@ How we decide to abstain (`decide_abstention`), in order:
   2. unless the match is very close (cosine ≥ CONFIDENT_SIMILARITY):
      - the question names something (Aurora, SQS, CloudFront, "Express"…: a word written as a name, or
        one the notes always write as a name) that the best section never mentions → abstain;
+     - the match is weak (cosine < WEAK_SIMILARITY) and the best sentence holds almost none of the
+       question's terms (IDF-weighted share < MIN_BEST_LEXICAL) → abstain;
      - the question asks for a quantity (how long/many/much, maximum…) and the best sentence holds
        no number → abstain (the notes talk about the topic but do not give the figure).
 A raw similarity threshold alone cannot separate "SQS message size" from "Lambda memory size":
@@ -34,7 +36,7 @@ DEFAULT_MAX_SENTENCES = 4
 DEFAULT_SECTIONS_CONSIDERED = 4
 # Weights fitted by a grid search on half of eval/questions.jsonl and checked on the other half.
 W_DENSE, W_SECTION, W_LEXICAL = 1.0, 0.6, 0.2
-QUANTITY_BONUS, LIST_BONUS = 0.10, 0.05
+QUANTITY_BONUS, LIST_BONUS, DEFINITION_BONUS = 0.10, 0.05, 0.10
 # Further sentences must score within a margin of the best one (wider for list questions) and share
 # some of the question's terms, so an answer stays short and each sentence earns its citation.
 FOLLOW_MARGIN, LIST_FOLLOW_MARGIN = 0.12, 0.16
@@ -43,6 +45,7 @@ MIN_FOLLOW_LEXICAL = 0.2
 # Abstention thresholds, calibrated on eval/questions.jsonl (see the module docstring).
 MIN_SIMILARITY = 0.40  # below this no unit is about the question
 CONFIDENT_SIMILARITY = 0.75  # at or above this, a missing name or number is taken to be paraphrase
+WEAK_SIMILARITY, MIN_BEST_LEXICAL = 0.55, 0.2  # a weak match must share some terms with the question
 
 _QUANTITY = re.compile(
     r"\b(how (long|many|much|big|large|fast|small|often)|max(imum)?|min(imum)?|limit|size|cost|price|"
@@ -181,6 +184,20 @@ def _unit_embed_text(unit: Unit, section: SectionHit) -> str:
     return f"{section.breadcrumb}: {unit.embed_text}"
 
 
+_DEFINITION_Q = re.compile(r"^\s*(what\s+(is|are)|what's|define|explain|describe|tell me about)\b", re.I)
+
+
+def _definition_pattern(question: str, names: set[str]) -> re.Pattern | None:
+    """For "what is X?", a pattern matching sentences that define X ("[AWS|Amazon] X … is/are …")."""
+    if not _DEFINITION_Q.search(question):
+        return None
+    subject = [w for w in question_names(question, names)]
+    if not subject:
+        return None
+    words = r"\W+(?:\w+\W+){0,3}?".join(re.escape(w) for w in subject[:2])
+    return re.compile(rf"^(?:the\s+)?(?:aws\s+|amazon\s+)?{words}\w*\W+(?:\w+\W+){{0,4}}?(is|are)\b", re.I)
+
+
 def score_units(question: str, retrieval: Retrieval, scorer: UnitScorer, *,
                 sections_considered: int = DEFAULT_SECTIONS_CONSIDERED) -> list[ScoredUnit]:
     """Every unit of the top sections, scored against the question (and the searched query), best first."""
@@ -194,6 +211,7 @@ def score_units(question: str, retrieval: Retrieval, scorer: UnitScorer, *,
     terms = content_terms(query or question)
     wants_number = bool(_QUANTITY.search(question))
     wants_list = bool(_LIST.search(question))
+    definition = _definition_pattern(question, retrieval.keyword.names)
     scored = []
     for (unit, section), sim in zip(pairs, sims):
         found = _tokens_of(f"{unit.text} {unit.context} {' '.join(section.heading_path)}")
@@ -203,6 +221,8 @@ def score_units(question: str, retrieval: Retrieval, scorer: UnitScorer, *,
             score += QUANTITY_BONUS
         if unit.kind == "list":
             score += LIST_BONUS if wants_list else -LIST_BONUS
+        if definition and definition.match(unit.text):
+            score += DEFINITION_BONUS
         scored.append(ScoredUnit(unit, section, float(sim), lexical, score))
     return sorted(scored, key=lambda s: -s.score)
 
@@ -221,6 +241,9 @@ def decide_abstention(question: str, ranked: list[ScoredUnit], names: set[str]) 
     if similarity < CONFIDENT_SIMILARITY:
         if missing:
             return Decision(True, "the notes do not mention " + ", ".join(missing) + " there", similarity,
+                            coverage, missing)
+        if similarity < WEAK_SIMILARITY and best.lexical < MIN_BEST_LEXICAL:
+            return Decision(True, "the closest passage shares almost none of the question's terms", similarity,
                             coverage, missing)
         if _ASKS_FIGURE.search(question) and not numbers_in(best.unit.text):
             return Decision(True, "the question asks for a figure the best passage does not give", similarity,

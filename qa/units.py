@@ -16,6 +16,7 @@ _BULLET = re.compile(r"^(\s*)(?:[-*+]|\d+[.)])\s+(.*\S)\s*$")
 _SKIP_LINE = re.compile(r"^\s*(?:<a\s[^>]*>\s*</a>|!\[[^\]]*\]\([^)]*\)|```.*|~~~.*|\|.*\||[-=*_]{3,})\s*$", re.I)
 _LABEL = re.compile(r"^\s*(?:\*\*|__)?([^:*_]{2,60}?)(?:\*\*|__)?\s*:")
 MAX_LIST_ITEMS = 12
+MAX_ITEM_CHARS = 400  # a multi-sentence bullet or paragraph up to this long is also one unit
 
 
 @dataclass
@@ -62,6 +63,10 @@ def _has_children(lines: list[str], i: int, indent: int) -> bool:
     return False
 
 
+def _ends_sentence(text: str) -> bool:
+    return clean_text(text).rstrip().endswith((".", "!", "?", ")"))
+
+
 def _is_intro(sentence: str) -> bool:
     """'Use cases include', 'Execution Limits:', 'This method is best suited for:' only announce a list."""
     text = clean_text(sentence).rstrip()
@@ -106,9 +111,12 @@ def extract_units(section_text: str) -> list[Unit]:
         else:
             intro_start = 0
         has_children = _has_children(lines, i, indent)
+        heading_like = indent < 0 and len(spans) == 1 and not _ends_sentence(content) and len(content.split()) < 8
         for n, (start, end) in enumerate(spans):
             quote = content[start:end].strip()
-            if len(clean_text(quote).split()) < 3 or (has_children and n == len(spans) - 1 and _is_intro(quote)):
+            if heading_like or len(_clean_item(quote).split()) < 3 or clean_text(quote).endswith(":"):
+                continue
+            if has_children and n == len(spans) - 1 and _is_intro(quote):
                 continue
             ctx = context
             if n > 0 and label:
@@ -118,6 +126,9 @@ def extract_units(section_text: str) -> list[Unit]:
             if ctx and shown[:1].islower():  # a fragment reads as a sentence with its intro
                 shown = f"{_clean_item(ctx).rstrip(':')} {shown}"
             units.append(Unit(quote, shown, ctx, "bullet" if indent >= 0 else "sentence"))
+        whole = content.strip()
+        if len(spans) > 1 and len(whole) <= MAX_ITEM_CHARS and not heading_like:
+            units.append(Unit(whole, _display(whole), clean_text(context).strip(), "item"))
         parents.append((indent, clean_text(content[intro_start:]), i))
         intro_cols[i] = intro_start
 
