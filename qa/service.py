@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
+from functools import cached_property
 
 from qa.answer import Answer, UnitScorer, compose_answer
 from qa.conversation import condense_query
@@ -67,6 +68,39 @@ class NotesQA:
             sync_index(settings, model, progress=on_progress is None, on_progress=on_progress)
             index = open_index(settings, model=model.name)
         return cls(settings, model, index)
+
+    @cached_property
+    def judge(self):
+        """The support judge shared with the evaluation (checks LLM sentences against passages)."""
+        from qa.judge import SupportJudge
+
+        return SupportJudge(self.model)
+
+    @cached_property
+    def chat_model(self):
+        """The configured LangChain chat model, or None when `LLM_PROVIDER` is none."""
+        from qa.llm import make_chat_model
+
+        return make_chat_model(self.settings)
+
+    def answer(self, question: str, *, history: list[dict] | None = None, mode: str | None = None,
+               allow_general: bool = False, on_token: Callable[[str], None] | None = None, **options) -> Answer:
+        """Answer in the configured mode: extractive, or LLM (checked, with the extractive fallback)."""
+        use_llm = (mode or ("llm" if self.settings.llm_provider != "none" else "extractive")) == "llm"
+        if not use_llm:
+            return self.ask(question, history=history, **options)
+        from qa.llm import LLMUnavailable, ask_llm
+
+        try:
+            chat = self.chat_model
+        except LLMUnavailable as exc:
+            answer = self.ask(question, history=history, **options)
+            answer.notice = f"Showing the answer from your notes: {exc}"
+            return answer
+        if chat is None:
+            return self.ask(question, history=history, **options)
+        return ask_llm(self, chat, question, history=history, allow_general=allow_general, on_token=on_token,
+                       **options)
 
     def ask(self, question: str, *, history: list[dict] | None = None, k: int = DEFAULT_K,
             source: str | None = None, under: str | None = None) -> Answer:
