@@ -22,6 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--k", type=int, default=5, help="sections to retrieve (default 5)")
         p.add_argument("--source", metavar="FILE", help="only search this note (path under the notes folder)")
         p.add_argument("--under", metavar="ANCHOR", help="only search this section and its subsections")
+        p.add_argument("--mode", choices=("extractive", "llm"),
+                       help="answer mode (default: llm when LLM_PROVIDER is set, else extractive)")
     return parser
 
 
@@ -57,8 +59,8 @@ def run_batch(qa, args) -> int:
             print(json.dumps({"id": None, "error": f"line {number}: {exc}"}), flush=True)
             continue
         try:
-            answer = qa.ask(item.get("question") or "", history=item.get("history"), k=args.k,
-                            source=args.source, under=args.under)
+            answer = qa.answer(item.get("question") or "", history=item.get("history"), k=args.k,
+                               source=args.source, under=args.under, mode=args.mode)
             out = {"id": item.get("id"), **answer.to_dict()}
         except BadQuestion as exc:
             out = {"id": item.get("id"), "question": item.get("question"), "error": str(exc)}
@@ -78,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         qa = NotesQA.load()
         if args.command == "batch":
             return run_batch(qa, args)
-        answer = qa.ask(args.question, k=args.k, source=args.source, under=args.under)
+        answer = qa.answer(args.question, k=args.k, source=args.source, under=args.under, mode=args.mode)
     except NotesQAError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

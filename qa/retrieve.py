@@ -110,10 +110,13 @@ def _max(*values: float | None) -> float | None:
 class Retriever:
     """Searches one index; reloads its keyword index when ingest commits a new generation."""
 
-    def __init__(self, index: NotesIndex, model: EmbeddingModel, *, cache_dir=None):
+    def __init__(self, index: NotesIndex, model: EmbeddingModel, *, cache_dir=None, reopen=None):
         self.index = index
         self.model = model
         self.cache_dir = cache_dir
+        # Chroma's embedded client caches vector segments per process: after another process commits,
+        # its view is stale ("Error finding id"). `reopen` gives a fresh client and collection.
+        self.reopen = reopen
         self._keyword: KeywordIndex | None = None
         self._lock = threading.Lock()
 
@@ -135,6 +138,8 @@ class Retriever:
             )
         with self._lock:
             if self._keyword is None or self._keyword.generation != generation:
+                if self._keyword is not None and self.reopen is not None:
+                    self.index = self.reopen()
                 self._keyword = load_keyword_index(self.index, generation, cache_dir=self.cache_dir)
             return self._keyword
 
@@ -154,8 +159,7 @@ class Retriever:
             where = {"$and": where["$and"] + [{"source": source}]}
         n_dense = min(max(candidates * (3 if under else 1), k), max(keyword.size, 1))
         try:
-            result = self.index.collection.query(query_embeddings=[vector], n_results=n_dense, where=where,
-                                                 include=["documents", "metadatas", "distances"])
+            result = self._query(vector, n_dense, where)
         except Exception as exc:
             raise StoreUnavailable(
                 f"Searching the index in the {self.index.settings.index_location} failed ({type(exc).__name__}); "
@@ -187,6 +191,20 @@ class Retriever:
             "embed": (t1 - t0) * 1000, "dense": (t2 - t1) * 1000, "keyword": (t3 - t2) * 1000,
             "retrieve": (time.perf_counter() - started) * 1000,
         }, keyword=keyword)
+
+    def _query(self, vector, n_results: int, where: dict) -> dict:
+        """One dense query; on an error, reopen the client once (another process may have written)."""
+        def run(index):
+            return index.collection.query(query_embeddings=[vector], n_results=n_results, where=where,
+                                          include=["documents", "metadatas", "distances"])
+        try:
+            return run(self.index)
+        except Exception:
+            if self.reopen is None:
+                raise
+            with self._lock:
+                self.index = self.reopen()
+            return run(self.index)
 
     @staticmethod
     def _group(hits, keyword: KeywordIndex, section_scores: dict) -> list[SectionHit]:

@@ -17,7 +17,7 @@ from qa.embeddings import EmbeddingModel, load_embedding_model
 from qa.errors import BadQuestion, IndexMissing
 from qa.retrieve import DEFAULT_K, Retriever
 from qa.settings import Settings, load_settings
-from qa.store import NotesIndex, open_index
+from qa.store import NotesIndex, forget_clients, open_index
 
 MAX_QUESTION_CHARS = 2000
 
@@ -38,9 +38,9 @@ class NotesQA:
     def __init__(self, settings: Settings, model: EmbeddingModel, index: NotesIndex):
         self.settings = settings
         self.model = model
-        self.index = index
         cache_dir = None if settings.uses_server else settings.chroma_dir
-        self.retriever = Retriever(index, model, cache_dir=cache_dir)
+        reopen = None if settings.uses_server else self._reopen
+        self.retriever = Retriever(index, model, cache_dir=cache_dir, reopen=reopen)
         self.scorer = UnitScorer(model)
 
     @classmethod
@@ -68,6 +68,14 @@ class NotesQA:
             sync_index(settings, model, progress=on_progress is None, on_progress=on_progress)
             index = open_index(settings, model=model.name)
         return cls(settings, model, index)
+
+    @property
+    def index(self) -> NotesIndex:
+        return self.retriever.index
+
+    def _reopen(self) -> NotesIndex:
+        forget_clients()
+        return open_index(self.settings, model=self.model.name)
 
     @cached_property
     def judge(self):

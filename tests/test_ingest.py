@@ -203,3 +203,26 @@ def test_unreachable_server_raises_store_unavailable_within_the_timeout(seed_dir
     with pytest.raises(StoreUnavailable, match="127.0.0.1"):
         sync_index(settings, model, progress=False)
     assert time.monotonic() - started < 5
+
+
+def test_a_running_service_sees_changes_committed_by_another_process(fresh_index, model):
+    from qa.service import NotesQA
+
+    sync_index(fresh_index, model, progress=False)
+    qa = NotesQA.load(fresh_index, model=model, build_if_missing=False)
+    assert qa.ask("What is the Zorblax limit?").abstained
+    assert qa.ask("How long can a Lambda function run?").citations[0].anchor == "15"
+    note = fresh_index.notes_dir / "aws-notes.md"
+    text = note.read_text(encoding="utf-8")
+    start = text.index('<a name="15"></a>')
+    note.write_text(text[:start] + text[text.index('<a name="16"></a>'):], encoding="utf-8")  # drop Lambda Limits
+    (fresh_index.notes_dir / "new.md").write_text("# Zorblax\n\nThe Zorblax limit is 77 widgets per second.\n",
+                                                  encoding="utf-8")
+    env = {"NOTES_DIR": str(fresh_index.notes_dir), "CHROMA_DIR": str(fresh_index.chroma_dir)}
+    done = run_cli("-m", "ingest", "--quiet", env=env)  # a second, real process
+    assert done.returncode == 0, done.stderr
+    added = qa.ask("What is the Zorblax limit?")
+    assert not added.abstained and "77 widgets" in added.text and added.citations[0].source == "new.md"
+    after = qa.ask("How long can a Lambda function run?")
+    assert all(c.anchor != "15" for c in after.citations)
+    assert all(s.anchor != "15" for s in after.retrieval.sections)
