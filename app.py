@@ -1,6 +1,8 @@
 """Notes Q&A, the Streamlit app: `python -m streamlit run app.py`.
 
-Page config, the shared sidebar and navigation only; the pages are in pages/, their logic in ui/.
+Page config, the shared sidebar and navigation only. The page scripts are in ui/pages/ (not pages/:
+a `pages/` folder next to this file switches Streamlit to its old folder-based navigation, which
+bypasses this file), their logic in ui/.
 """
 
 import sys
@@ -17,9 +19,9 @@ from ui.state import load_error, open_service, settings_or_error  # noqa: E402
 st.set_page_config(page_title="Notes Q&A", page_icon=":material/menu_book:", layout="wide")
 
 pages = st.navigation([
-    st.Page("pages/chat.py", title="Ask", icon=":material/chat:", default=True),
-    st.Page("pages/notes.py", title="Notes", icon=":material/description:", url_path="notes"),
-    st.Page("pages/evaluation.py", title="Evaluation", icon=":material/analytics:", url_path="evaluation"),
+    st.Page("ui/pages/chat.py", title="Ask", icon=":material/chat:", default=True),
+    st.Page("ui/pages/notes.py", title="Notes", icon=":material/description:", url_path="notes"),
+    st.Page("ui/pages/evaluation.py", title="Evaluation", icon=":material/analytics:", url_path="evaluation"),
 ])
 
 settings = settings_or_error()

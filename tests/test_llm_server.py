@@ -47,8 +47,8 @@ def _chat(seed_settings, url: str, timeout: float):
 
 def test_real_local_model_streams_and_every_kept_sentence_is_checked(llama_server, seed_settings, notes_qa):
     tokens: list[str] = []
-    answer = ask_llm(notes_qa, _chat(seed_settings, llama_server, 120), "How long can a Lambda function run?",
-                     on_token=tokens.append, timeout_s=120)
+    answer = ask_llm(notes_qa, _chat(seed_settings, llama_server, 90), "How long can a Lambda function run?",
+                     on_token=tokens.append, timeout_s=90, k=2)
     print("\nmodel said:", repr("".join(tokens)[:400]))
     print("user got:", answer.mode, repr(answer.text), answer.notice)
     assert tokens, "the server streamed nothing"

@@ -7,6 +7,7 @@ its citations, its "what was searched" and its timing without asking again.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 
 from ui.links import link_params, note_url
@@ -39,7 +40,7 @@ def history_for_ask(messages: list[dict]) -> list[dict]:
     for m in messages:
         if m.get("error") or not m.get("content"):
             continue
-        content = _MARKER.sub("", m["content"]).strip() if m["role"] == "assistant" else m["content"]
+        content = re.sub(r"\s*\[\d+\]", "", m["content"]) if m["role"] == "assistant" else m["content"]
         history.append({"role": m["role"], "content": " ".join(content.split())})
     return history
 
@@ -81,8 +82,6 @@ def answer_markdown(message: dict) -> str:
 
 def stream_tokens(message: dict, delay_s: float = 0.0) -> Iterator[str]:
     """`answer_tokens` one by one (for `st.write_stream`), optionally paced."""
-    import time
-
     for token in answer_tokens(message):
         yield token
         if delay_s:

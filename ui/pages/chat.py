@@ -30,7 +30,7 @@ def show_sources(message: dict) -> None:
             st.markdown(f"**\\[{item['n']}\\]** [{escape_markdown(item['label'])}]({item['url']}) "
                         f"· :gray[{escape_markdown(item['source'])}]")
             st.markdown(item["quote_markdown"])
-            st.page_link("pages/notes.py", label="Open here in Notes", icon=":material/arrow_forward:",
+            st.page_link("ui/pages/notes.py", label="Open here in Notes", icon=":material/arrow_forward:",
                          query_params=item["params"])
 
 
@@ -98,6 +98,10 @@ def ask(question: str, earlier: list[dict]) -> dict:
     return answers.assistant_message(answer, server_ms, scope=scope)
 
 
+# Pinned to the bottom wherever it is called; read first so the page knows a question is coming.
+question = st.chat_input("Ask a question about your notes", disabled=qa is None, max_chars=2000)
+asking = bool(question and question.strip())
+
 title, tools = st.columns([3, 2], vertical_alignment="bottom")
 title.title("Ask your notes")
 toolbar = tools.container(horizontal=True, horizontal_alignment="right")
@@ -107,15 +111,14 @@ if source:
     section = st.session_state.get(state.SCOPE_SECTION_KEY)
     st.caption(f":material/filter_alt: Searching only in {escape_markdown(source)}"
                + (f" › {escape_markdown(section[1])}" if under and section else "") + " (see the sidebar)")
-if not messages and qa is not None:
+if not messages and not asking and qa is not None:
     st.caption("Ask anything your notes cover, for example *How long can a Lambda function run?* "
                "Each sentence of an answer is quoted from your notes; click a [n] marker to open the note there.")
 
 for message in messages:
     show_message(message)
 
-question = st.chat_input("Ask a question about your notes", disabled=qa is None, max_chars=2000)
-if question and question.strip():
+if asking:
     earlier = list(messages)
     messages.append(answers.user_message(question))
     show_message(messages[-1])

@@ -24,7 +24,16 @@ SCROLL_TO_ANCHOR = """<script>
   var tries = 0;
   (function go() {
     var el = document.getElementById(anchor);
-    if (el) { el.scrollIntoView({block: "start"}); return; }
+    if (el) {
+      el.scrollIntoView({block: "start"});
+      for (var box = el.parentElement; box; box = box.parentElement) {  // leave room above the heading
+        if (box.scrollHeight > box.clientHeight && /(auto|scroll)/.test(getComputedStyle(box).overflowY)) {
+          box.scrollTop = Math.max(0, box.scrollTop - 48);
+          break;
+        }
+      }
+      return;
+    }
     if (++tries < 100) setTimeout(go, 100);
   })();
 })();
@@ -37,11 +46,14 @@ def picked() -> None:
 
 
 def heading(text: str, level: int, anchor: str) -> None:
+    """The note's heading levels as h1/h2/h3 (deeper ones as h3), with the section's anchor as id."""
     body = escape_markdown(text)
     if level <= 1:
-        st.header(body, anchor=anchor, divider="gray")
+        st.title(body, anchor=anchor)
+    elif level == 2:
+        st.header(body, anchor=anchor)
     else:
-        st.subheader(body if level == 2 else f":small[{body}]" if level > 3 else body, anchor=anchor)
+        st.subheader(body, anchor=anchor)
 
 
 def show_blocks(blocks) -> None:
@@ -71,9 +83,9 @@ current = link.note if link.note in notes else notes[0]
 if st.session_state.get(PICKER_KEY) != current:
     st.session_state[PICKER_KEY] = current
 
-top, pick = st.columns([3, 2], vertical_alignment="bottom")
-top.title("Notes")
-pick.selectbox("Note", notes, key=PICKER_KEY, on_change=picked, label_visibility="collapsed")
+pick, where = st.columns([2, 3], vertical_alignment="bottom")
+pick.selectbox("Note", notes, key=PICKER_KEY, on_change=picked)
+where.caption(f":material/folder: {escape_markdown(str(notes_dir))} · {len(notes)} note{'s' * (len(notes) != 1)}")
 if link.note and link.note != current:
     st.warning(f"There is no note {escape_markdown(link.note)} in {escape_markdown(str(notes_dir))}; "
                f"showing {escape_markdown(current)}.", icon=":material/warning:")

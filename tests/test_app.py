@@ -1,0 +1,304 @@
+"""The Streamlit app run in-process with AppTest (the real app.py, pages and index), plus its UI helpers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from conftest import REPO
+
+APP = REPO / "app.py"
+TIMEOUT = 120
+
+
+def start_app(monkeypatch, notes_dir: Path, chroma_dir: Path) -> AppTest:
+    """The app pointed at this notes folder and index (the cached service is keyed on both)."""
+    monkeypatch.setenv("NOTES_DIR", str(notes_dir))
+    monkeypatch.setenv("CHROMA_DIR", str(chroma_dir))
+    return AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
+
+
+@pytest.fixture
+def app(monkeypatch, seed_settings) -> AppTest:
+    at = start_app(monkeypatch, seed_settings.notes_dir, seed_settings.chroma_dir)
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    return at
+
+
+def ask(at: AppTest, question: str) -> dict:
+    at.chat_input[0].set_value(question).run()
+    assert not at.exception, at.exception
+    return at.session_state["messages"][-1]
+
+
+def texts(block) -> str:
+    return "\n".join(m.value for m in block.markdown)
+
+
+def test_question_gets_answer_with_citations(app):
+    reply = ask(app, "How long can a Lambda function run?")
+
+    assert reply["role"] == "assistant" and not reply.get("error")
+    assert "900 seconds" in reply["content"]
+    assert "aws-notes.md#15" in [c["url"] for c in reply["answer"]["citations"]]
+    user, assistant = app.chat_message[0], app.chat_message[1]
+    assert "How long can a Lambda function run" in texts(user)
+    shown = texts(assistant)
+    assert "900 seconds" in shown
+    assert "](notes?note=aws-notes.md&anchor=15&quote=" in shown  # the [1] marker links to the Notes page
+    expanders = [e.label for e in assistant.expander]
+    assert any(label.startswith("Sources") for label in expanders) and "What was searched" in expanders
+    searched = next(e for e in assistant.expander if e.label == "What was searched")
+    assert "How long can a Lambda function run?" in texts(searched)
+    assert searched.dataframe, "the per-hit scores table"
+    assert any("Answered in" in c.value for c in searched.caption)
+    assert assistant.get("page_link"), "each source also opens the Notes page in this tab"
+
+
+def test_warm_question_is_fast(app):
+    ask(app, "How long can a Lambda function run?")
+    warm = min(ask(app, "How long can a Lambda function run?")["server_ms"] for _ in range(3))
+    assert warm < 500, f"a warm question took {warm} ms on the server"
+
+
+def test_unanswerable_question_abstains_with_closest_sections(app):
+    reply = ask(app, "What is the maximum message size in SQS?")
+
+    assert reply["answer"]["abstained"] and not reply["answer"]["citations"]
+    shown = texts(app.chat_message[1])
+    assert "Not in your notes" in shown
+    assert "Closest sections in your notes" in shown and "notes?note=aws-notes.md" in shown
+
+
+def test_follow_up_uses_the_history(app):
+    ask(app, "Tell me about DynamoDB Streams")
+    reply = ask(app, "How long does it keep the data?")
+
+    assert "24-hour" in reply["content"]
+    assert "DynamoDB Streams" in reply["answer"]["searched_query"]
+    assert len(app.chat_message) == 4
+
+
+@pytest.mark.parametrize("empty", ["", "   \n "])
+def test_empty_input_does_nothing(app, empty):
+    app.chat_input[0].set_value(empty).run()
+
+    assert not app.exception and not app.error
+    assert app.session_state["messages"] == []
+    assert not app.chat_message
+
+
+def test_html_in_a_question_is_shown_as_text(app):
+    ask(app, "<script>alert(1)</script> Lambda limits?")
+
+    assert "\\<script\\>" in texts(app.chat_message[0])
+
+
+def test_clear_chat_and_download(app):
+    ask(app, "How long can a Lambda function run?")
+    download = app.get("download_button")[0]
+    assert not download.proto.disabled
+    clear = next(b for b in app.button if b.label == "Clear chat")
+    clear.click().run()
+
+    assert app.session_state["messages"] == [] and not app.chat_message
+
+
+def test_sessions_do_not_share_history(app, monkeypatch, seed_settings):
+    ask(app, "How long can a Lambda function run?")
+    other = start_app(monkeypatch, seed_settings.notes_dir, seed_settings.chroma_dir)
+
+    assert other.session_state["messages"] == [] and not other.chat_message
+
+
+def test_notes_page_deep_link_opens_the_section(app):
+    app.switch_page("ui/pages/notes.py")
+    app.query_params.update(note="aws-notes.md", anchor="15",
+                            quote="Maximum execution time: 900 seconds (15 minutes).")
+    app.run()
+
+    assert not app.exception and not app.error
+    headings = {h.proto.anchor: h.value for h in [*app.title, *app.header, *app.subheader]}
+    assert headings.get("15") == "Lambda Limits"
+    assert {"1", "11", "26", "31"} <= headings.keys()  # every section has its anchor as id
+    assert any("Opened at" in c.value and "Lambda Limits" in c.value for c in app.caption)
+    assert any(":orange-background[Maximum execution time: 900 seconds (15 minutes).]" in m.value
+               for m in app.markdown)
+    assert app.selectbox(key="note_picker").value == "aws-notes.md"
+
+
+def test_notes_page_unknown_anchor_warns(app):
+    app.switch_page("ui/pages/notes.py")
+    app.query_params.update(note="aws-notes.md", anchor="no-such-section")
+    app.run()
+
+    assert not app.exception
+    assert any("no section" in w.value for w in app.warning)
+
+
+def test_missing_notes_folder_shows_an_error(monkeypatch, tmp_path):
+    at = start_app(monkeypatch, tmp_path / "no-such-folder", tmp_path / ".chroma")
+
+    assert not at.exception
+    assert any("does not exist" in e.value for e in at.error), [e.value for e in at.error]
+    assert at.chat_input[0].proto.disabled
+
+
+def test_unreachable_chroma_server_shows_an_error(monkeypatch, tmp_path):
+    from conftest import free_port
+
+    monkeypatch.setenv("CHROMA_HOST", "127.0.0.1")
+    monkeypatch.setenv("CHROMA_PORT", str(free_port()))
+    monkeypatch.setenv("CHROMA_TIMEOUT_S", "1")
+    at = start_app(monkeypatch, tmp_path, tmp_path / ".chroma")
+
+    assert not at.exception
+    assert any("Cannot reach the Chroma server" in e.value for e in at.error)
+    assert at.chat_input[0].proto.disabled
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"EMBED_MODEL": "no-such-model"}, "Cannot load the embedding model"),
+    ({"CHROMA_PORT": "not-a-port"}, "The settings are invalid"),
+])
+def test_bad_settings_show_an_error(monkeypatch, seed_settings, env, message):
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    at = start_app(monkeypatch, seed_settings.notes_dir, seed_settings.chroma_dir)
+
+    assert not at.exception
+    assert any(message in e.value for e in at.error), [e.value for e in at.error]
+
+
+def test_first_run_builds_the_index_then_reindex_picks_up_a_new_note(monkeypatch, fresh_index):
+    at = start_app(monkeypatch, fresh_index.notes_dir, fresh_index.chroma_dir)
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert [m.value for m in at.sidebar.get("metric")][:1] == ["1"]
+
+    (fresh_index.notes_dir / "kafka.md").write_text(
+        "# Kafka\n\n## Retention\n\nKafka keeps messages for 7 days by default (log.retention.hours = 168).\n")
+    next(b for b in at.sidebar.button if b.label == "Re-index notes").click().run()
+
+    assert not at.exception
+    assert any("Re-indexed" in s.value for s in at.sidebar.success)
+    assert [m.value for m in at.sidebar.get("metric")][:1] == ["2"]
+    reply = ask(at, "How many days does Kafka keep messages by default?")
+    assert "kafka.md" in [c["source"] for c in reply["answer"]["citations"]]
+
+
+def test_search_scope_filters_by_note(app):
+    app.sidebar.selectbox[0].select("aws-notes.md").run()
+    reply = ask(app, "How long can a Lambda function run?")
+
+    assert reply["scope"] == "aws-notes.md"
+    assert all(s["source"] == "aws-notes.md" for s in reply["answer"]["retrieved"])
+
+
+@pytest.fixture
+def reports_dir(monkeypatch, tmp_path):
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    monkeypatch.setattr("ui.evaluation.REPORTS_DIR", folder)
+    return folder
+
+
+def test_evaluation_page_without_a_report_says_how_to_make_one(app, reports_dir):
+    app.switch_page("ui/pages/evaluation.py").run()
+
+    assert not app.exception
+    assert any("python -m eval" in i.value for i in app.info)
+
+
+def test_evaluation_page_shows_the_report_and_charts(app, reports_dir):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    ax.bar(["R@1", "R@5"], [0.9, 1.0])
+    fig.savefig(reports_dir / "recall.png")
+    fig.savefig(reports_dir / "latency.png")
+    (reports_dir / "report.md").write_text("# Evaluation\n\nRecall@5: **1.00**, cost $0\n\n![recall](recall.png)\n")
+    (reports_dir / "report.json").write_text('{"recall_at_5": 1.0}')
+    app.switch_page("ui/pages/evaluation.py").run()
+
+    assert not app.exception
+    assert any("Recall@5" in m.value for m in app.markdown)
+    assert len(app.get("image")) == 2  # the chart linked in place, and the other one under "Charts"
+
+
+# ---- the pure helpers behind the pages ----------------------------------------------------------
+
+def test_note_url_is_a_deep_link():
+    from ui.links import note_url, read_deep_link
+
+    url = note_url("sub dir/aws-notes.md", "15", "Up to 900 seconds (15 minutes).")
+    assert url == ("notes?note=sub%20dir%2Faws-notes.md&anchor=15"
+                   "&quote=Up%20to%20900%20seconds%20%2815%20minutes%29.#15")
+    assert read_deep_link({"note": ["a.md"], "anchor": "15"}).note == "a.md"
+
+
+def test_escape_markdown_shows_html_and_markup_literally():
+    from ui.markdown import escape_markdown
+
+    assert escape_markdown("<script>x</script> $5 *a*") == "\\<script\\>x\\</script\\> \\$5 \\*a\\*"
+
+
+def test_note_markdown_keeps_script_as_text_and_drops_unsafe_links(tmp_path):
+    from ui.notes import display_markdown
+
+    body = ('<script>window.__pwned=1</script> see <a href="https://aws.amazon.com">AWS</a>, '
+            '[bad](javascript:alert(1)), [other](other.md#x), <img src="pic.png" alt="diagram"> costs $5')
+    shown, _ = display_markdown(body, "aws-notes.md", notes={"other.md"})
+    assert "<script>window.__pwned=1</script>" in shown  # st.markdown shows it as text, never runs it
+    assert "[AWS](https://aws.amazon.com)" in shown
+    assert "javascript:" not in shown and "bad" in shown
+    assert "[other](notes?note=other.md&anchor=x#x)" in shown
+    assert "*[image: diagram]*" in shown and "\\$5" in shown
+
+
+def test_quote_is_highlighted_line_by_line_and_code_is_left_alone():
+    from ui.notes import display_markdown
+
+    body = "Intro:\n- one thing,\n- two things\n\n```\n$ echo <b>\n```"
+    shown, found = display_markdown(body, quote="Intro:\n- one thing,\n- two things")
+    assert found
+    assert shown.startswith(":orange-background[Intro:]\n- :orange-background[one thing,]\n"
+                            "- :orange-background[two things]")
+    assert "$ echo <b>" in shown
+
+
+def test_conversation_markdown_lists_citations():
+    from ui.export import conversation_markdown
+
+    messages = [
+        {"role": "user", "content": "How long can a Lambda function run?"},
+        {"role": "assistant", "content": "Up to 900 seconds [1].", "answer": {
+            "answer": "Up to 900 seconds [1].", "abstained": False, "retrieved": [],
+            "citations": [{"n": 1, "source": "aws-notes.md", "anchor": "15", "heading": "Lambda Limits",
+                           "heading_path": ["Serverless", "Lambda", "Lambda Limits"],
+                           "quote": "Maximum execution time: 900 seconds (15 minutes).",
+                           "url": "aws-notes.md#15"}]}},
+    ]
+    text = conversation_markdown(messages)
+    assert "## How long can a Lambda function run?" in text
+    assert "1. Serverless › Lambda › Lambda Limits (aws-notes.md#15)" in text
+    assert "> Maximum execution time: 900 seconds (15 minutes)." in text
+
+
+def test_history_for_ask_skips_errors_and_markers():
+    from ui.answers import history_for_ask
+
+    history = history_for_ask([
+        {"role": "user", "content": "Tell me about DynamoDB Streams"},
+        {"role": "assistant", "content": "They keep data 24 hours [1]."},
+        {"role": "user", "content": "broken"}, {"role": "assistant", "content": "", "error": "x"},
+    ])
+    assert history == [{"role": "user", "content": "Tell me about DynamoDB Streams"},
+                       {"role": "assistant", "content": "They keep data 24 hours."},
+                       {"role": "user", "content": "broken"}]
+

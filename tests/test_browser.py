@@ -1,0 +1,177 @@
+"""The app in a real browser: Debian's headless Chromium, driven by Playwright, against `streamlit run`.
+
+Screenshots go to each test's tmp dir. With UPDATE_SCREENSHOT=1 the chat screenshot is also copied to
+docs/screenshot.png (the README's picture), so normal test runs never write into the repository.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from conftest import REPO, free_port, make_settings, wait_for_port
+
+CHROMIUM = "/usr/bin/chromium"
+if not Path(CHROMIUM).exists():
+    pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium chromium-driver", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (Python) is not installed")
+expect = sync_api.expect
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+EVIL_NOTE = """# Evil note
+
+<script>window.__pwned=1</script>
+
+A line with <img src=x onerror="window.__pwned=2"> an image and a [link](javascript:window.__pwned=3).
+
+## Deep section
+
+Nothing else to see here: <iframe src="javascript:window.__pwned=4"></iframe>
+"""
+START_TIMEOUT_MS = 120_000
+ANSWER_TIMEOUT_MS = 60_000
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory, seed_settings, model):
+    """`streamlit run app.py` on a free loopback port, over a copy of the seed index plus a note with <script>."""
+    from ingest.index import sync_index
+
+    root = tmp_path_factory.mktemp("browser-app")
+    notes, chroma = root / "notes", root / ".chroma"
+    shutil.copytree(seed_settings.notes_dir, notes)
+    shutil.copytree(seed_settings.chroma_dir, chroma)
+    (notes / "evil.md").write_text(EVIL_NOTE, encoding="utf-8")
+    sync_index(make_settings(notes, chroma), model, progress=False)  # indexes evil.md only
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NOTES_", "CHROMA_", "EMBED_", "LLM_"))}
+    env.update(NOTES_DIR=str(notes), CHROMA_DIR=str(chroma), CHROMA_HOST="", LLM_PROVIDER="none",
+               PYTHONPATH=str(REPO))
+    port = free_port()
+    log = open(root / "streamlit.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(port, proc=proc)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def context(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 860})
+    yield context
+    context.close()
+
+
+def open_chat(page, url: str):
+    page.goto(url)
+    box = page.get_by_test_id("stChatInputTextArea")
+    expect(box).to_be_enabled(timeout=START_TIMEOUT_MS)  # first load: model and index
+    return box
+
+
+def ask(page, box, question: str, expected: str):
+    box.fill(question)
+    box.press("Enter")
+    reply = page.get_by_test_id("stChatMessage").filter(has_text=expected).last
+    expect(reply).to_be_visible(timeout=ANSWER_TIMEOUT_MS)
+    expect(reply.get_by_text("What was searched")).to_be_visible(timeout=ANSWER_TIMEOUT_MS)  # done streaming
+    wait_idle(page)
+    return reply
+
+
+def wait_idle(page):
+    """Until the script run is over (the toolbar is drawn last; the "running" widget goes away)."""
+    expect(page.get_by_role("button", name="Clear chat")).to_be_enabled(timeout=ANSWER_TIMEOUT_MS)
+    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=ANSWER_TIMEOUT_MS)
+
+
+def query(url: str) -> dict:
+    return {k: v[0] for k, v in parse_qs(urlparse(url).query).items()}
+
+
+def test_ask_see_citation_click_it_and_land_on_the_heading(app_url, context, tmp_path):
+    page = context.new_page()
+    box = open_chat(page, app_url)
+    reply = ask(page, box, "How long can a Lambda function run?", "900 seconds")
+
+    marker = reply.locator("a", has_text="[1]").first
+    expect(marker).to_be_visible()
+    assert query(marker.get_attribute("href")) | {"quote": ""} == {"note": "aws-notes.md", "anchor": "15", "quote": ""}
+    reply.get_by_text("Sources (").click()
+    expect(reply.get_by_text("Serverless › Lambda › Lambda Limits").first).to_be_visible()
+    expect(reply.get_by_text("Open here in Notes").first).to_be_visible()
+    page.wait_for_timeout(500)  # let the expander finish opening
+    page.screenshot(path=tmp_path / "chat.png")
+    if os.environ.get("UPDATE_SCREENSHOT") == "1":
+        (REPO / "docs").mkdir(exist_ok=True)
+        shutil.copyfile(tmp_path / "chat.png", REPO / "docs" / "screenshot.png")
+
+    # The [1] marker opens the Notes page (a new tab, so the chat stays) at the cited heading.
+    with context.expect_page() as opened:
+        marker.click()
+    notes = opened.value
+    heading = notes.locator('[id="15"]')
+    expect(heading).to_be_visible(timeout=START_TIMEOUT_MS)
+    expect(heading).to_contain_text("Lambda Limits")
+    assert urlparse(notes.url).path == "/notes"
+    assert query(notes.url)["note"] == "aws-notes.md" and query(notes.url)["anchor"] == "15"
+    expect(heading).to_be_in_viewport(timeout=10_000)
+    expect(notes.get_by_text("Maximum execution time: 900 seconds (15 minutes).")).to_be_in_viewport()
+    notes.screenshot(path=tmp_path / "notes-at-citation.png")
+
+    # "Open here in Notes" navigates in the same tab, also landing on the heading.
+    reply.get_by_text("Open here in Notes").first.click()
+    page.wait_for_url(re.compile(r"/notes\?.*anchor=15"), timeout=30_000)
+    expect(page.locator('[id="15"]')).to_be_in_viewport(timeout=30_000)
+    page.screenshot(path=tmp_path / "notes-same-tab.png")
+
+    # Back on Ask, the conversation is still there (same session).
+    page.get_by_test_id("stSidebarNav").get_by_text("Ask", exact=True).click()
+    expect(page.get_by_test_id("stChatMessage").filter(has_text="900 seconds")).to_be_visible(timeout=30_000)
+
+
+def test_script_in_a_note_or_question_never_runs(app_url, context, tmp_path):
+    page = context.new_page()
+    page.goto(f"{app_url}/notes?note=evil.md")
+    expect(page.locator('[id="evil-note"]')).to_be_visible(timeout=START_TIMEOUT_MS)
+    expect(page.get_by_text("<script>window.__pwned=1</script>")).to_be_visible()  # shown as text
+    page.wait_for_timeout(500)
+    assert page.evaluate("window.__pwned") is None
+    assert not page.evaluate("[...document.querySelectorAll('script, iframe, img')]"
+                             ".some(e => (e.outerHTML || '').includes('__pwned'))")
+    page.screenshot(path=tmp_path / "evil-note.png")
+
+    page.get_by_test_id("stSidebarNav").get_by_text("Ask", exact=True).click()
+    box = page.get_by_test_id("stChatInputTextArea")
+    expect(box).to_be_enabled(timeout=START_TIMEOUT_MS)
+    box.fill('<img src=x onerror="window.__pwned=5"> How long can a Lambda function run?')
+    box.press("Enter")
+    expect(page.get_by_text('<img src=x onerror="window.__pwned=5">', exact=False)).to_be_visible(
+        timeout=ANSWER_TIMEOUT_MS)
+    page.wait_for_timeout(500)
+    assert page.evaluate("window.__pwned") is None
