@@ -3,8 +3,8 @@
 Similarity alone cannot tell "15 minutes" from "5 minutes", or "DynamoDB Streams" from "Kinesis
 Data Streams": both pairs embed almost alike. So a sentence counts as supported only when
 
-  1. it is close in meaning to the passage: the best cosine between the sentence and the passage
-     (whole, or any of its lines / sentences / pairs of adjacent lines) is ≥ `min_similarity`;
+  1. it is close in meaning to the passage: the best cosine between the sentence and a line or
+     sentence of the passage (see `passage_windows`; 1.0 for a verbatim quote) is ≥ `min_similarity`;
   2. every number in the sentence appears in the passage (`10GB` and `10 GB` alike, `1,000,000` as
      `1000000`), with no tolerance;
   3. at least `min_content_share` of the sentence's content words (stop words dropped, lightly
@@ -15,14 +15,19 @@ Data Streams": both pairs embed almost alike. So a sentence counts as supported 
      "cannot be increased", "does not consume" vs "consumes"), which neither similarity nor a bag of
      words sees.
 
-The two thresholds are fitted by a grid search on the hand labels in `eval/judge_labels.jsonl`
-(`python -m eval.judge` re-fits them and rewrites `eval/judge_thresholds.json`).
+`SupportJudge(model)(sentence, passage)` and `judge_support(...)` return (supported, similarity,
+missing numbers / words, plus "<negation>" on a polarity mismatch). The two thresholds are fitted by
+a grid search on the hand labels in `eval/judge_labels.jsonl` (`python -m eval.judge` re-fits them
+and rewrites `eval/judge_thresholds.json`).
 
 Example:
     >>> from qa.embeddings import load_embedding_model
     >>> model = load_embedding_model()
-    >>> judge_support("Lambda runs for up to 900 seconds [1].", "Maximum execution time: 900 seconds.", model)
-    (True, 0.8..., [])
+    >>> passage = "Maximum execution time: 900 seconds (15 minutes)."
+    >>> judge_support("The maximum execution time is 900 seconds [1].", passage, model)
+    (True, 0.93..., [])
+    >>> judge_support("The maximum execution time is 5 minutes [1].", passage, model)
+    (False, 0.89..., ['5'])
 """
 
 from __future__ import annotations
@@ -49,6 +54,8 @@ DEFAULT_MIN_CONTENT_SHARE = 0.9
 SIMILARITY_GRID = tuple(round(0.30 + 0.025 * i, 3) for i in range(25))  # 0.30 … 0.90
 CONTENT_SHARE_GRID = (0.5, 0.6, 0.67, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0)
 
+SHORT_LINE_WORDS = 8  # lines shorter than this are also read together with the next line
+MAX_WINDOWS = 8  # passage windows embedded per sentence (those sharing the most words with it)
 _NEGATION = re.compile(
     r"\b(?:not|no|never|cannot|can't|don't|doesn't|didn't|isn't|aren't|wasn't|won't|without|none|nor)\b|n't\b",
     re.I)
@@ -122,28 +129,47 @@ def lexical_check(sentence: str, passage: str) -> tuple[float, list[str], list[s
     return share, missing_numbers, missing_terms
 
 
+def _fold(text: str) -> str:
+    return " ".join(text.split()).rstrip(".!?:;, ").casefold()
+
+
 def negated(text: str) -> bool:
     return bool(_NEGATION.search(text))
 
 
 def passage_windows(passage: str) -> list[str]:
-    """The passage, each of its lines and sentences, and each pair of adjacent lines (deduplicated).
+    """The passage's lines and their sentences, short lines also joined to the next one (a bullet
+    like "a 24-hour retention period, and" reads on into the next).
 
     A sentence restating one bullet of a long section should be compared with that bullet, not with
-    the whole section, whose embedding is an average of everything it says.
+    the whole section, whose embedding is an average of everything it says (and is cut at the
+    model's 256 tokens).
     """
     text = normalise(passage)
     lines = [line.strip(" \t-*+>#") for line in text.splitlines()]
     lines = [line for line in lines if len(line.split()) >= 2]
-    windows = [text]
+    if not lines:
+        return [text] if text.strip() else []
+    windows = []
     for i, line in enumerate(lines):
         windows.append(line)
         spans = split_sentences(line)
         if len(spans) > 1:
             windows += [line[a:b] for a, b in spans]
-        if i + 1 < len(lines):
+        if i + 1 < len(lines) and len(line.split()) < SHORT_LINE_WORDS:
             windows.append(f"{line} {lines[i + 1]}")
     return [w for w in dict.fromkeys(windows) if w.strip()]
+
+
+def candidate_windows(claim: str, windows: list[str], limit: int) -> list[str]:
+    """The `limit` windows sharing the most words with the claim (embedding every line of every cited
+    section would cost more than the rest of the evaluation; the closest line shares words)."""
+    if len(windows) <= limit:
+        return windows
+    terms = set(tokenize(claim))
+    overlap = [len(terms & set(tokenize(w))) / (1 + 0.01 * len(w)) for w in windows]
+    order = sorted(range(len(windows)), key=lambda i: -overlap[i])[:limit]
+    return [windows[i] for i in sorted(order)]
 
 
 class SupportJudge:
@@ -164,14 +190,15 @@ class SupportJudge:
         """(best cosine between the sentence and any window of the passage, the closest line or
         sentence of the passage). Vectors are normalised, so a dot product is the cosine."""
         claim = normalise(sentence)
-        windows = passage_windows(passage)
+        if len(claim.split()) >= 3 and _fold(claim) in _fold(normalise(passage)):
+            return 1.0, claim  # a verbatim quote: nothing to embed
+        windows = candidate_windows(claim, passage_windows(passage), MAX_WINDOWS)
         if not claim or not windows:
             return 0.0, ""
         self._embed([claim, *windows])
         sims = np.stack([self._vectors[w] for w in windows]) @ self._vectors[claim]
-        parts = range(1, len(windows)) if len(windows) > 1 else range(1)  # lines/sentences, not the whole
-        line = windows[max(parts, key=lambda i: sims[i])]
-        return float(np.max(sims)), line
+        best = int(np.argmax(sims))
+        return float(sims[best]), windows[best]
 
     def similarity(self, sentence: str, passage: str) -> float:
         return self.closest(sentence, passage)[0]
@@ -293,6 +320,7 @@ def calibrate(model, labels: Sequence[LabelledPair] | None = None) -> dict:
     """
     labels = list(labels if labels is not None else load_labels())
     judge = SupportJudge(model, JudgeThresholds())
+    judge._embed([normalise(p.sentence) for p in labels] + [w for p in labels for w in passage_windows(p.passage)])
     features = [judge.features(pair.sentence, pair.passage) for pair in labels]
     truth = [p.supported for p in labels]
     chosen, accuracy = _fit(features, truth)
