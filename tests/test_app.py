@@ -302,3 +302,19 @@ def test_history_for_ask_skips_errors_and_markers():
                        {"role": "assistant", "content": "They keep data 24 hours."},
                        {"role": "user", "content": "broken"}]
 
+
+
+def test_llm_mode_with_an_unreachable_model_falls_back_cleanly(monkeypatch, seed_settings):
+    from conftest import free_port
+
+    monkeypatch.setenv("LLM_PROVIDER", "openai")
+    monkeypatch.setenv("LLM_BASE_URL", f"http://127.0.0.1:{free_port()}/v1")
+    monkeypatch.setenv("LLM_MODEL", "local-test")
+    at = start_app(monkeypatch, seed_settings.notes_dir, seed_settings.chroma_dir)
+    assert not at.exception, at.exception
+    mode = at.sidebar.radio[0]
+    assert not mode.disabled and mode.value == "LLM"
+    reply = ask(at, "How long can a Lambda function run?")
+    assert reply["answer"]["mode"] == "extractive" and "900 seconds" in reply["content"]
+    assert "could not be reached" in reply["answer"]["notice"]
+    assert any("could not be reached" in c.value for c in at.chat_message[1].caption)

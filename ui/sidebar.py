@@ -13,7 +13,8 @@ from qa.settings import Settings
 from ui import state
 from ui.notes import list_notes, load_note, shown_sections
 
-ANSWER_MODES = ("Notes only (extractive)", "LLM (not configured)")
+ANSWER_MODES = ("Notes only (extractive)", "LLM")
+MODE_KEY, GENERAL_KEY = "answer_mode", "allow_general"
 REINDEX_REPORT_KEY = "reindex_report"
 
 
@@ -105,12 +106,18 @@ def _scope_panel(settings: Settings) -> None:
 
 
 def _mode_panel(settings: Settings) -> None:
+    from qa.llm import describe_model
+
     st.markdown("#### :material/tune: Answer mode")
     configured = settings.llm_provider not in ("", "none")
-    note = ("an LLM provider is set, but LLM answers are not available in this version yet"
+    note = (f"{describe_model(settings)}: fluent answers, every sentence checked against the cited passage"
             if configured else "set LLM_PROVIDER (ollama or openai) and LLM_MODEL to enable")
-    st.radio("Answer mode", ANSWER_MODES, index=0, disabled=True, label_visibility="collapsed",
-             captions=["Sentences quoted from your notes, each cited", note], key="answer_mode")
+    if MODE_KEY not in st.session_state:
+        st.session_state[MODE_KEY] = ANSWER_MODES[1] if configured else ANSWER_MODES[0]
+    st.radio("Answer mode", ANSWER_MODES, disabled=not configured, label_visibility="collapsed",
+             captions=["Sentences quoted from your notes, each cited", note], key=MODE_KEY)
+    if configured:
+        st.checkbox("Allow general knowledge (marked as not from your notes)", key=GENERAL_KEY)
 
 
 def render_sidebar(settings: Settings, qa) -> None:

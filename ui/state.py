@@ -58,8 +58,10 @@ def settings_key(settings: Settings) -> tuple:
     """What decides which model and index get loaded."""
     where = ((settings.chroma_host, settings.chroma_port, settings.chroma_ssl, settings.chroma_headers)
              if settings.uses_server else (str(Path(settings.chroma_dir).resolve()),))
+    llm = (settings.llm_provider, settings.llm_model, settings.llm_base_url, settings.llm_api_key,
+           settings.llm_timeout_s)
     return (str(Path(settings.notes_dir).resolve()), *where, settings.collection, settings.embed_model,
-            settings.embed_batch_size)
+            settings.embed_batch_size, *llm)
 
 
 @st.cache_resource(show_spinner="Loading the embedding model…")

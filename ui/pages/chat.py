@@ -5,7 +5,7 @@ import time
 import streamlit as st
 
 from qa.errors import NotesQAError
-from ui import answers, state
+from ui import answers, sidebar, state
 from ui.export import conversation_markdown
 from ui.markdown import escape_markdown
 
@@ -68,6 +68,9 @@ def show_searched(message: dict) -> None:
 def show_details(message: dict) -> None:
     if message["answer"]["abstained"]:
         show_closest(message)
+    if message["answer"].get("mode") == "llm":
+        st.caption(":material/smart_toy: Written by the language model; every sentence was checked against the "
+                   "passage it cites.")
     if message["answer"].get("notice"):
         st.caption(escape_markdown(message["answer"]["notice"]))
     show_sources(message)
@@ -85,11 +88,19 @@ def show_message(message: dict) -> None:
             show_details(message)
 
 
-def ask(question: str, earlier: list[dict]) -> dict:
+def use_llm() -> bool:
+    return st.session_state.get(sidebar.MODE_KEY) == sidebar.ANSWER_MODES[1] and qa.chat_model is not None
+
+
+def ask(question: str, earlier: list[dict], on_token=None) -> dict:
     source, under = state.search_scope()
     history = answers.history_for_ask(earlier)
     started = time.perf_counter()
-    answer = qa.ask(question, history=history, source=source, under=under)
+    if on_token is not None:
+        answer = qa.answer(question, history=history, source=source, under=under, mode="llm", on_token=on_token,
+                           allow_general=bool(st.session_state.get(sidebar.GENERAL_KEY)))
+    else:
+        answer = qa.ask(question, history=history, source=source, under=under)
     server_ms = (time.perf_counter() - started) * 1000
     scope = None
     if source:
@@ -123,9 +134,21 @@ if asking:
     messages.append(answers.user_message(question))
     show_message(messages[-1])
     with st.chat_message("assistant", avatar=AVATARS["assistant"]):
+        draft = st.empty()
         try:
-            with st.spinner("Searching your notes…"):
-                reply = ask(question, earlier)
+            if use_llm():
+                tokens: list[str] = []
+
+                def show_token(token: str) -> None:
+                    tokens.append(token)
+                    draft.markdown(escape_markdown("".join(tokens)) + " ▌")
+
+                with st.spinner("Asking the language model…"):
+                    reply = ask(question, earlier, on_token=show_token)
+                draft.empty()
+            else:
+                with st.spinner("Searching your notes…"):
+                    reply = ask(question, earlier)
         except NotesQAError as exc:
             reply = answers.error_message(str(exc))
         except Exception as exc:  # the page boundary: a message, never a stack trace
