@@ -3,4 +3,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python -m pip install -q -r requirements.txt
-exec python -m streamlit run app.py --server.headless true --browser.gatherUsageStats false "$@"
+exec python -m streamlit run app.py --server.headless true --browser.gatherUsageStats false --client.toolbarMode minimal "$@"
