@@ -88,7 +88,7 @@ def cited_passages(qa, answer) -> dict[int, str]:
 def evaluate_item(qa, item: EvalItem, judge: SupportJudge, *, k: int = RETRIEVAL_DEPTH) -> dict:
     """Ask one question through the pipeline and score the answer: a JSON-ready record."""
     started = time.perf_counter()
-    answer = qa.ask(item.question, history=list(item.history), k=k)
+    answer = qa.answer(item.question, history=list(item.history), k=k)  # the configured mode, as users get it
     latency = (time.perf_counter() - started) * 1000
     hits = answer.retrieval.sections if answer.retrieval else []
     ranked = [s.url for s in hits]

@@ -30,6 +30,11 @@ _EMPHASIS = re.compile(r"(\*\*|__)(.+?)\1")
 _HTML_TAG = re.compile(r"</?[a-zA-Z][^>]*>")
 
 
+def section_url(source: str, anchor: str) -> str:
+    """`aws-notes.md#15`: how citations and links name a section."""
+    return f"{source}#{anchor}" if anchor else source
+
+
 @dataclass(frozen=True)
 class Section:
     """One heading and the text under it, up to the next heading of any level."""
@@ -47,7 +52,7 @@ class Section:
 
     @property
     def url(self) -> str:
-        return f"{self.source}#{self.anchor}" if self.anchor else self.source
+        return section_url(self.source, self.anchor)
 
     @property
     def breadcrumb(self) -> str:

@@ -28,6 +28,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from ingest.parse import section_url
 from qa.retrieve import Retrieval, SectionHit
 from qa.text import content_terms, numbers_in, question_names, tokenize
 from qa.units import Unit, extract_units
@@ -73,7 +74,7 @@ class Citation:
 
     @property
     def url(self) -> str:
-        return f"{self.source}#{self.anchor}" if self.anchor else self.source
+        return section_url(self.source, self.anchor)
 
     def to_dict(self) -> dict:
         return {"n": self.n, "source": self.source, "anchor": self.anchor, "heading": self.heading,

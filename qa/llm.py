@@ -19,7 +19,7 @@ from ingest.parse import clean_text
 from qa.answer import Answer, AnswerSentence, Citation
 from qa.conversation import is_follow_up
 from qa.errors import NotesQAError
-from qa.retrieve import Retrieval, SectionHit
+from qa.retrieve import DEFAULT_K, Retrieval, SectionHit
 from qa.settings import Settings
 from qa.text import split_sentences
 from qa.units import extract_units
@@ -29,7 +29,6 @@ DEFAULT_OLLAMA_MODEL = "llama3.2"
 DEFAULT_OLLAMA_URL = "http://localhost:11434"
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
 DEFAULT_PASSAGES = 5
-DEFAULT_MAX_TOKENS = 400
 NOT_COVERED_TOKEN = "NOT_IN_NOTES"
 GENERAL_LABEL = "(general knowledge, not from your notes)"
 
@@ -76,13 +75,16 @@ def make_chat_model(settings: Settings):
 
             return ChatOllama(model=settings.llm_model or DEFAULT_OLLAMA_MODEL,
                               base_url=settings.llm_base_url or DEFAULT_OLLAMA_URL, temperature=0,
-                              num_predict=DEFAULT_MAX_TOKENS, client_kwargs={"timeout": settings.llm_timeout_s})
+                              num_predict=settings.llm_max_tokens, client_kwargs={"timeout": settings.llm_timeout_s})
         if provider == "openai":
             from langchain_openai import ChatOpenAI
 
+            # langchain-openai sends `max_completion_tokens`, which OpenAI-compatible servers (llama.cpp,
+            # vLLM, LM Studio) may ignore; they read the older `max_tokens`, so send that too.
+            extra = {"extra_body": {"max_tokens": settings.llm_max_tokens}} if settings.llm_base_url else {}
             return ChatOpenAI(model=settings.llm_model or DEFAULT_OPENAI_MODEL, base_url=settings.llm_base_url,
                               api_key=settings.llm_api_key or "not-needed", timeout=settings.llm_timeout_s,
-                              max_retries=0, temperature=0, max_tokens=DEFAULT_MAX_TOKENS)
+                              max_retries=0, temperature=0, max_tokens=settings.llm_max_tokens, **extra)
     except ImportError as exc:
         raise LLMUnavailable(f"LLM_PROVIDER={provider} needs the package {exc.name}: pip install -r requirements.txt"
                              ) from exc
@@ -245,11 +247,12 @@ def _describe_failure(exc: Exception, timeout_s: float) -> str:
     return f"the language model failed ({name})"
 
 
-def stream_llm_answer(qa, chat, question: str, *, history: list[dict] | None = None, k: int = DEFAULT_PASSAGES,
-                      source: str | None = None, under: str | None = None, allow_general: bool = False,
-                      timeout_s: float | None = None) -> Iterator[str | Answer]:
+def stream_llm_answer(qa, chat, question: str, *, history: list[dict] | None = None, k: int = DEFAULT_K,
+                      passages: int = DEFAULT_PASSAGES, source: str | None = None, under: str | None = None,
+                      allow_general: bool = False, timeout_s: float | None = None) -> Iterator[str | Answer]:
     """Yield the model's tokens as they come, then the checked `Answer` as the last item.
 
+    `k` sections are retrieved (as in extractive mode); the best `passages` of them go to the model.
     On any model failure the last item is the extractive answer with a one-line notice.
     """
     from qa.service import clean_question
@@ -267,7 +270,7 @@ def stream_llm_answer(qa, chat, question: str, *, history: list[dict] | None = N
         retrieval = qa.retriever.search(condense_query(text, history, names=keyword.names), k=k, source=source,
                                         under=under, keyword=keyword)
     t_retrieved = time.perf_counter()
-    sections = retrieval.sections[:k]
+    sections = retrieval.sections[:passages]
 
     def fallback(reason: str) -> Answer:
         answer = qa.ask(text, history=history, k=k, source=source, under=under)

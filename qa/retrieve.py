@@ -10,7 +10,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from ingest.parse import HEADING_PATH_SEPARATOR
+from ingest.parse import HEADING_PATH_SEPARATOR, section_url
 from qa.embeddings import EmbeddingModel
 from qa.keyword import KeywordIndex, load_keyword_index
 from qa.store import NotesIndex, alive_filter
@@ -58,7 +58,7 @@ class SectionHit:
 
     @property
     def url(self) -> str:
-        return f"{self.source}#{self.anchor}" if self.anchor else self.source
+        return section_url(self.source, self.anchor)
 
     @property
     def breadcrumb(self) -> str:

@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     llm_base_url: str | None = None
     llm_api_key: str | None = None
     llm_timeout_s: float = 30.0
+    llm_max_tokens: int = 400
 
     @field_validator("chroma_host", "chroma_headers", "llm_model", "llm_base_url", "llm_api_key")
     @classmethod

@@ -6,12 +6,14 @@ or `.chroma/` in the repository never leaks into a test.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -98,25 +100,31 @@ def wait_for_port(port: int, *, timeout: float = 60.0, proc: subprocess.Popen | 
     raise TimeoutError(f"nothing listened on 127.0.0.1:{port} within {timeout}s")
 
 
+@contextlib.contextmanager
+def serve(command: list[str], port: int, log_path: Path, *, timeout: float = 60.0, **popen) -> Iterator[subprocess.Popen]:
+    """Run a server process until the block ends; yields once it listens on 127.0.0.1:`port`."""
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, **popen)
+        try:
+            wait_for_port(port, timeout=timeout, proc=proc)
+            yield proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
 @pytest.fixture(scope="session")
 def chroma_server(tmp_path_factory):
     """A real `chroma run` server on a free loopback port: yields (host, port, process)."""
     chroma = shutil.which("chroma") or str(Path(sys.executable).with_name("chroma"))
     port = free_port()
     path = tmp_path_factory.mktemp("chroma-server")
-    log = open(path.parent / f"chroma-{port}.log", "w")
-    proc = subprocess.Popen([chroma, "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
-                            stdout=log, stderr=subprocess.STDOUT)
-    try:
-        wait_for_port(port, proc=proc)
+    command = [chroma, "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)]
+    with serve(command, port, path.parent / f"chroma-{port}.log") as proc:
         yield "127.0.0.1", port, proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 def run_cli(*args: str, env: dict | None = None, input: str | None = None, timeout: float = 300,

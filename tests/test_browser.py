@@ -9,14 +9,13 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from conftest import REPO, free_port, make_settings, wait_for_port
+from conftest import REPO, free_port, make_settings, serve
 
 CHROMIUM = "/usr/bin/chromium"
 if not Path(CHROMIUM).exists():
@@ -55,21 +54,10 @@ def app_url(tmp_path_factory, seed_settings, model):
     env.update(NOTES_DIR=str(notes), CHROMA_DIR=str(chroma), CHROMA_HOST="", LLM_PROVIDER="none",
                PYTHONPATH=str(REPO))
     port = free_port()
-    log = open(root / "streamlit.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        wait_for_port(port, proc=proc)
+    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address",
+               "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    with serve(command, port, root / "streamlit.log", cwd=REPO, env=env):
         yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 @pytest.fixture(scope="module")

