@@ -35,8 +35,24 @@ def section_url(source: str, anchor: str) -> str:
     return f"{source}#{anchor}" if anchor else source
 
 
+class SectionAddress:
+    """`url` and `breadcrumb` for anything with `source`, `anchor` and `heading_path`."""
+
+    source: str
+    anchor: str
+    heading_path: tuple[str, ...]
+
+    @property
+    def url(self) -> str:
+        return section_url(self.source, self.anchor)
+
+    @property
+    def breadcrumb(self) -> str:
+        return HEADING_PATH_SEPARATOR.join(self.heading_path)
+
+
 @dataclass(frozen=True)
-class Section:
+class Section(SectionAddress):
     """One heading and the text under it, up to the next heading of any level."""
 
     source: str
@@ -49,14 +65,6 @@ class Section:
     end_line: int
     text: str
     is_navigation: bool = False
-
-    @property
-    def url(self) -> str:
-        return section_url(self.source, self.anchor)
-
-    @property
-    def breadcrumb(self) -> str:
-        return HEADING_PATH_SEPARATOR.join(self.heading_path)
 
     @property
     def parent_anchor(self) -> str | None:

@@ -10,7 +10,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from ingest.parse import HEADING_PATH_SEPARATOR, section_url
+from ingest.parse import HEADING_PATH_SEPARATOR, SectionAddress
 from qa.embeddings import EmbeddingModel
 from qa.keyword import KeywordIndex, load_keyword_index
 from qa.store import NotesIndex, alive_filter
@@ -40,7 +40,7 @@ class ChunkHit:
 
 
 @dataclass
-class SectionHit:
+class SectionHit(SectionAddress):
     """A section of the notes, scored by its best chunk."""
 
     source: str
@@ -55,14 +55,6 @@ class SectionHit:
     keyword_score: float | None
     rank: int = 0
     chunks: list[ChunkHit] = field(default_factory=list)
-
-    @property
-    def url(self) -> str:
-        return section_url(self.source, self.anchor)
-
-    @property
-    def breadcrumb(self) -> str:
-        return HEADING_PATH_SEPARATOR.join(self.heading_path)
 
 
 @dataclass
