@@ -78,7 +78,7 @@ def render_markdown(report: dict) -> str:
         lines.append(f"| {t} | {tm['items']} | " + " | ".join(fmt(tm[c], c) for c in TYPE_COLUMNS) + " |")
     lines += ["", "## Judge", ""]
     lines.append(
-        f"Offline judge (`eval/judge.py`): supported when similarity ≥ {judge.get('min_similarity')}, every "
+        f"Offline judge (`qa/judge.py`): supported when similarity ≥ {judge.get('min_similarity')}, every "
         f"number present, ≥ {judge.get('min_content_share')} of the content words present and the same "
         f"negation. Agreement with the {judge.get('labels')} hand labels in `eval/judge_labels.jsonl`: "
         f"{fmt(judge.get('agreement'))} (leave-one-out {fmt(judge.get('agreement_leave_one_out'))}; "

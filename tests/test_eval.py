@@ -145,7 +145,7 @@ def test_judge_on_real_embeddings(model):
 
 
 def test_stored_judge_thresholds_are_what_calibration_gives(model):
-    """eval/judge_thresholds.json must be re-fitted (python -m eval.judge) whenever the judge changes."""
+    """qa/judge_thresholds.json must be re-fitted (python -m eval.judge) whenever the judge changes."""
     from eval.judge import calibrate, load_calibration
 
     stored = load_calibration()
