@@ -19,7 +19,7 @@ from ingest.parse import clean_text
 from qa.answer import Answer, AnswerSentence, Citation
 from qa.conversation import is_follow_up
 from qa.errors import NotesQAError
-from qa.retrieve import DEFAULT_K, Retrieval, SectionHit
+from qa.retrieve import DEFAULT_K, SectionHit
 from qa.settings import Settings
 from qa.text import split_sentences
 from qa.units import extract_units
@@ -165,8 +165,8 @@ def _quote_for(sentence: str, section: SectionHit, scorer) -> str:
     return units[int((vectors @ target).argmax())].quote
 
 
-def assemble_answer(question: str, retrieval: Retrieval, sections: list[SectionHit], checked: list[CheckedSentence],
-                    scorer) -> tuple[str, list[Citation], list[AnswerSentence], int]:
+def assemble_answer(sections: list[SectionHit], checked: list[CheckedSentence], scorer
+                    ) -> tuple[str, list[Citation], list[AnswerSentence], int]:
     """Final text with renumbered markers, citations with quotes, and how many sentences were removed."""
     citations: list[Citation] = []
     by_key: dict[tuple[int, str], int] = {}
@@ -303,7 +303,7 @@ def stream_llm_answer(qa, chat, question: str, *, history: list[dict] | None = N
         yield answer
         return
     checked = check_sentences(raw, sections, qa.judge, allow_general=allow_general)
-    final, citations, sentences, removed = assemble_answer(text, retrieval, sections, checked, qa.scorer)
+    final, citations, sentences, removed = assemble_answer(sections, checked, qa.scorer)
     if not citations:
         yield fallback("none of the language model's sentences is supported by your notes")
         return
