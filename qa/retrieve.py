@@ -133,6 +133,10 @@ class Retriever:
                 if self._keyword is not None and self.reopen is not None:
                     self.index = self.reopen()
                 self._keyword = load_keyword_index(self.index, generation, cache_dir=self.cache_dir)
+            if self._keyword.size == 0:
+                notes = self.index.read_state().notes_dir or "the notes folder"
+                raise IndexMissing(f"The index holds no notes: add Markdown or .txt files to {notes}, then run: "
+                                   f"python -m ingest")
             return self._keyword
 
     def search(self, query: str, *, k: int = DEFAULT_K, source: str | None = None, under: str | None = None,

@@ -219,3 +219,16 @@ def test_cli_reports_an_index_built_with_another_model(seed_settings, tmp_path):
     done = run_cli("-m", "qa", "ask", "What is DAX?", env=env)
     assert done.returncode == 2 and "was built with the embedding model 'all-MiniLM-L6-v2'" in done.stderr
     assert "--rebuild" in done.stderr and REPO.exists()
+
+
+def test_an_index_of_an_empty_notes_folder_says_there_are_no_notes(tmp_path, model):
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    settings = make_settings(notes, tmp_path / ".chroma")
+    report = sync_index(settings, model, progress=False)
+    assert report.files == 0 and report.chunks == 0
+    qa = NotesQA.load(settings, model=model, build_if_missing=False)
+    with pytest.raises(IndexMissing, match="holds no notes.*python -m ingest"):
+        qa.ask("What is DAX?")
+    done = run_cli("-m", "qa", "ask", "What is DAX?", env={"NOTES_DIR": str(notes), "CHROMA_DIR": str(tmp_path / "x")})
+    assert done.returncode == 2 and "holds no notes" in done.stderr and "Traceback" not in done.stderr
