@@ -7,6 +7,7 @@ import json
 import sys
 
 from qa.errors import BadQuestion, NotesQAError
+from qa.service import clean_question
 
 EXIT_BAD_USAGE = 2
 
@@ -41,11 +42,6 @@ def format_text(answer) -> str:
     return "\n".join(lines)
 
 
-def _check_question(question: str) -> None:
-    if not question or not question.strip():
-        raise BadQuestion("The question is empty: type a question about your notes.")
-
-
 def run_batch(qa, args) -> int:
     """One JSON line out per JSON line in, same order and id; a bad line gets an `error` field."""
     for number, line in enumerate(sys.stdin, start=1):
@@ -72,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "ask":
-            _check_question(args.question)  # before loading anything: bad input fails fast
+            clean_question(args.question)  # before loading the model: bad input fails fast
         if args.k < 1:
             raise BadQuestion("--k must be at least 1.")
         from qa.service import NotesQA

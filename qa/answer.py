@@ -172,7 +172,8 @@ def weighted_share(terms: list[str], found: set[str], idf) -> float:
 
 
 @lru_cache(maxsize=4096)
-def _units_of(section_text: str) -> tuple[Unit, ...]:
+def units_of(section_text: str) -> tuple[Unit, ...]:
+    """A section's answer units, parsed once per process."""
     return tuple(extract_units(section_text))
 
 
@@ -204,7 +205,7 @@ def score_units(question: str, retrieval: Retrieval, scorer: UnitScorer, *,
     """Every unit of the top sections, scored against the question (and the searched query), best first."""
     sections = retrieval.sections[:sections_considered]
     query_vector, query, idf = retrieval.query_vector, retrieval.query, retrieval.keyword.idf
-    pairs = [(u, s) for s in sections for u in _units_of(s.text)]
+    pairs = [(u, s) for s in sections for u in units_of(s.text)]
     if not pairs:
         return []
     vectors = scorer.vectors([_unit_embed_text(u, s) for u, s in pairs])

@@ -16,13 +16,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from ingest.parse import clean_text
-from qa.answer import Answer, AnswerSentence, Citation
-from qa.conversation import is_follow_up
+from qa.answer import NOT_COVERED, Answer, AnswerSentence, Citation, Decision, units_of
+from qa.conversation import condense_query, is_follow_up
 from qa.errors import NotesQAError
 from qa.retrieve import DEFAULT_K, SectionHit
 from qa.settings import Settings
 from qa.text import split_sentences
-from qa.units import extract_units
 
 PROVIDERS = ("none", "ollama", "openai")
 DEFAULT_OLLAMA_MODEL = "llama3.2"
@@ -157,7 +156,7 @@ def check_sentences(text: str, sections: list[SectionHit], judge, *, allow_gener
 
 def _quote_for(sentence: str, section: SectionHit, scorer) -> str:
     """The exact note text in `section` closest to `sentence` (for the citation's quote)."""
-    units = extract_units(section.text)
+    units = units_of(section.text)
     if not units:
         return section.text.strip().splitlines()[0] if section.text.strip() else section.heading
     vectors = scorer.vectors([u.embed_text for u in units])
@@ -261,15 +260,15 @@ def stream_llm_answer(qa, chat, question: str, *, history: list[dict] | None = N
     timeout_s = timeout_s if timeout_s is not None else qa.settings.llm_timeout_s
     text, trimmed = clean_question(question)
     keyword = qa.retriever.keyword_index()
-    standalone = condense_with_llm(chat, text, history, keyword.names, timeout_s=timeout_s)
-    if standalone:
-        retrieval = qa.retriever.search(standalone, k=k, source=source, under=under, keyword=keyword)
-    else:
-        from qa.conversation import condense_query
-
-        retrieval = qa.retriever.search(condense_query(text, history, names=keyword.names), k=k, source=source,
-                                        under=under, keyword=keyword)
+    query = (condense_with_llm(chat, text, history, keyword.names, timeout_s=timeout_s)
+             or condense_query(text, history, names=keyword.names))
+    retrieval = qa.retriever.search(query, k=k, source=source, under=under, keyword=keyword)
     t_retrieved = time.perf_counter()
+
+    def timings() -> dict[str, float]:
+        done = time.perf_counter()
+        return {"retrieve": (t_retrieved - started) * 1000, "answer": (done - t_retrieved) * 1000,
+                "total": (done - started) * 1000}
     sections = retrieval.sections[:passages]
 
     def fallback(reason: str) -> Answer:
@@ -294,12 +293,9 @@ def stream_llm_answer(qa, chat, question: str, *, history: list[dict] | None = N
         yield fallback("the language model returned an empty answer")
         return
     if NOT_COVERED_TOKEN in raw and not allow_general:
-        extractive = qa.ask(text, history=history, k=k, source=source, under=under)
-        answer = Answer(text, "Your notes don't cover this.", True, [], [], retrieval, extractive.decision,
-                        mode="llm")
-        answer.timings_ms = {"retrieve": (t_retrieved - started) * 1000,
-                             "answer": (time.perf_counter() - t_retrieved) * 1000,
-                             "total": (time.perf_counter() - started) * 1000}
+        decision = Decision(True, "the language model found no answer in the passages")
+        answer = Answer(text, NOT_COVERED, True, [], [], retrieval, decision, mode="llm")
+        answer.timings_ms = timings()
         yield answer
         return
     checked = check_sentences(raw, sections, qa.judge, allow_general=allow_general)
@@ -312,9 +308,7 @@ def stream_llm_answer(qa, chat, question: str, *, history: list[dict] | None = N
     if removed:
         notices.append(f"{removed} sentence(s) of the model's answer were removed: your notes do not support them.")
     answer.notice = " ".join(notices) or None
-    answer.timings_ms = {"retrieve": (t_retrieved - started) * 1000,
-                         "answer": (time.perf_counter() - t_retrieved) * 1000,
-                         "total": (time.perf_counter() - started) * 1000}
+    answer.timings_ms = timings()
     yield answer
 
 
