@@ -1,7 +1,9 @@
 """BM25 over the committed chunks, built once per index generation and cached on disk.
 
-rank_bm25 does the scoring. LangChain's BM25Retriever wraps the same library but returns documents
-without their scores, and the UI shows every hit's keyword score, so we call rank_bm25 directly.
+rank_bm25 fits the model (idf, lengths). LangChain's BM25Retriever wraps the same library but returns
+documents without their scores, and the UI shows every hit's keyword score, so we call rank_bm25
+directly. Its `get_scores` loops over every document for every query term in Python (~60 ms at 25k
+chunks), so the fitted weights are laid out once as a sparse matrix and a query sums a few columns.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 from qa.store import NotesIndex, alive_filter
 from qa.text import name_vocabulary, tokenize
 
-CACHE_VERSION = 3  # bump when tokenisation or the cached fields change
+CACHE_VERSION = 4  # bump when tokenisation or the cached fields change
 
 
 @dataclass
@@ -25,7 +27,9 @@ class KeywordIndex:
     ids: list[str]
     documents: list[str]
     metadatas: list[dict]
-    bm25: object | None = None
+    weights: object | None = None  # scipy CSC matrix, chunks × terms: each term's BM25 score in each chunk
+    vocabulary: dict[str, int] = field(default_factory=dict)  # term → column of `weights`
+    doc_freq: dict[str, int] = field(default_factory=dict)  # term → chunks containing it
     sections: dict[tuple[str, str], str] = field(default_factory=dict)  # (source, anchor) → raw Markdown
     names: set[str] = field(default_factory=set)  # tokens the notes write as names (see qa.text)
 
@@ -35,23 +39,36 @@ class KeywordIndex:
 
     def idf(self, term: str) -> float:
         """Inverse document frequency of a (stemmed) term; unseen terms get the highest value."""
-        if self.bm25 is None:
+        if self.weights is None:
             return 0.0
         n = len(self.ids)
-        df = self.bm25.doc_freqs_total.get(term, 0)
+        df = self.doc_freq.get(term, 0)
         return math.log((n - df + 0.5) / (df + 0.5) + 1.0)
+
+    def scores(self, terms: list[str]):
+        """BM25Okapi score of every chunk for `terms` (a repeated term counts again, as in rank_bm25)."""
+        import numpy as np
+
+        columns = [self.vocabulary[t] for t in terms if t in self.vocabulary]
+        if not columns:
+            return np.zeros(len(self.ids))
+        return np.asarray(self.weights[:, columns].sum(axis=1)).ravel()
 
     def search(self, query: str, *, k: int, allowed: list[int] | None = None) -> list[tuple[int, float]]:
         """(position, score) of the best `k` chunks with a positive score."""
-        if self.bm25 is None:
+        import numpy as np
+
+        if self.weights is None:
             return []
         terms = tokenize(query)
         if not terms:
             return []
-        scores = self.bm25.get_scores(terms)
-        positions = allowed if allowed is not None else range(len(scores))
-        ranked = sorted((p for p in positions if scores[p] > 0), key=lambda p: -scores[p])
-        return [(p, float(scores[p])) for p in ranked[:k]]
+        scores = self.scores(terms)
+        positions = np.asarray(allowed if allowed is not None else range(len(scores)), dtype=int)
+        positions = positions[scores[positions] > 0]
+        # Stable sort on -score keeps equal scores in index order, as the previous sorted() did.
+        ranked = positions[np.argsort(-scores[positions], kind="stable")][:k]
+        return [(int(p), float(scores[p])) for p in ranked]
 
 
 def _indexed_text(document: str, metadata: dict) -> str:
@@ -70,15 +87,40 @@ def build_keyword_index(index: NotesIndex, generation: int) -> KeywordIndex:
     documents = [got["documents"][i] for i in order]
     metadatas = [got["metadatas"][i] for i in order]
     sections = {(m["source"], m["anchor"]): m["section_text"] for m in metadatas if "section_text" in m}
-    bm25 = None
+    weights, vocabulary, doc_freq = None, {}, {}
     if ids:
         bm25 = BM25Okapi([tokenize(_indexed_text(d, m)) for d, m in zip(documents, metadatas)])
-        bm25.doc_freqs_total = {}
-        for freqs in bm25.doc_freqs:
-            for term in freqs:
-                bm25.doc_freqs_total[term] = bm25.doc_freqs_total.get(term, 0) + 1
+        weights, vocabulary, doc_freq = bm25_matrix(bm25)
     names = name_vocabulary(list(sections.values()) + [m.get("heading_path", "") for m in metadatas])
-    return KeywordIndex(generation, ids, documents, metadatas, bm25, sections, names)
+    return KeywordIndex(generation, ids, documents, metadatas, weights, vocabulary, doc_freq, sections, names)
+
+
+def bm25_matrix(bm25) -> tuple[object, dict[str, int], dict[str, int]]:
+    """A fitted BM25Okapi as (chunks × terms CSC matrix of scores, term → column, term → chunk count)."""
+    import numpy as np
+    from scipy.sparse import csc_matrix
+
+    vocabulary: dict[str, int] = {}
+    doc_freq: dict[str, int] = {}
+    rows, cols, data = [], [], []
+    for row, (freqs, length) in enumerate(zip(bm25.doc_freqs, bm25.doc_len)):
+        norm = bm25.k1 * (1 - bm25.b + bm25.b * length / bm25.avgdl)
+        for term, tf in freqs.items():
+            col = vocabulary.setdefault(term, len(vocabulary))
+            doc_freq[term] = doc_freq.get(term, 0) + 1
+            rows.append(row)
+            cols.append(col)
+            data.append(bm25.idf.get(term, 0.0) * tf * (bm25.k1 + 1) / (tf + norm))
+    matrix = csc_matrix((np.asarray(data, dtype=np.float64), (rows, cols)),
+                        shape=(len(bm25.doc_freqs), len(vocabulary)))
+    return matrix, vocabulary, doc_freq
+
+
+def _cached_generation(path: Path) -> int:
+    try:
+        return int(path.stem.split("-")[-2])
+    except (IndexError, ValueError):
+        return -1
 
 
 def load_keyword_index(index: NotesIndex, generation: int, *, cache_dir: Path | None) -> KeywordIndex:
@@ -98,7 +140,8 @@ def load_keyword_index(index: NotesIndex, generation: int, *, cache_dir: Path | 
     if path is not None:
         try:
             for old in cache_dir.glob(f"keyword-{index.name}-*.pkl"):
-                old.unlink(missing_ok=True)
+                if _cached_generation(old) < generation:  # a newer one may be ingest's, for its commit
+                    old.unlink(missing_ok=True)
             tmp = path.with_suffix(".tmp")
             with tmp.open("wb") as handle:
                 pickle.dump(keyword, handle)
