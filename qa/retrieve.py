@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from ingest.parse import HEADING_PATH_SEPARATOR, SectionAddress
 from qa.embeddings import EmbeddingModel
 from qa.keyword import KeywordIndex, load_keyword_index
-from qa.store import NotesIndex, alive_filter
-from qa.errors import IndexMissing, StoreUnavailable
+from qa.errors import IndexMissing, NotesQAError, StoreUnavailable
+from qa.store import NotesIndex, alive_filter, explain_failure, folder_stamp
 
 DEFAULT_K = 5
 DEFAULT_CANDIDATES = 30
@@ -113,13 +113,35 @@ class Retriever:
         self._lock = threading.Lock()
 
     def committed_generation(self) -> int:
+        """The generation readers should see now; reopens the index when it was replaced or rebuilt."""
+        settings = self.index.settings
+        if self.index.stamp is not None:
+            stamp = folder_stamp(settings)
+            if stamp is None:
+                raise IndexMissing(f"The index folder {settings.chroma_dir} was deleted or moved; rebuild it with: "
+                                   f"python -m ingest --rebuild")
+            if stamp != self.index.stamp:  # a new folder: nothing cached from the old one is valid
+                self._reopen_index(forget_keyword=True)
         try:
             return self.index.read_state().generation
         except Exception as exc:
-            raise StoreUnavailable(
-                f"The index in the {self.index.settings.index_location} cannot be read "
-                f"({type(exc).__name__}); check it is running or rebuild with: python -m ingest --rebuild"
-            ) from exc
+            first = exc
+        # A server restarted, or a collection dropped by `--rebuild`: one fresh connection, then give up.
+        try:
+            self._reopen_index()
+            return self.index.read_state().generation
+        except NotesQAError:
+            raise
+        except Exception:
+            raise explain_failure(settings, first) from first
+
+    def _reopen_index(self, *, forget_keyword: bool = False) -> None:
+        if self.reopen is None:
+            raise StoreUnavailable(f"The index in the {self.index.settings.index_location} changed; restart the app.")
+        with self._lock:
+            self.index = self.reopen()
+            if forget_keyword:
+                self._keyword = None
 
     def keyword_index(self) -> KeywordIndex:
         """The keyword index of the committed generation (rebuilt only when ingest committed anew)."""
@@ -132,6 +154,7 @@ class Retriever:
             if self._keyword is None or self._keyword.generation != generation:
                 if self._keyword is not None and self.reopen is not None:
                     self.index = self.reopen()
+                    generation = self.index.read_state().generation
                 self._keyword = load_keyword_index(self.index, generation, cache_dir=self.cache_dir)
             if self._keyword.size == 0:
                 notes = self.index.read_state().notes_dir or "the notes folder"
@@ -156,11 +179,10 @@ class Retriever:
         n_dense = min(max(candidates * (3 if under else 1), k), max(keyword.size, 1))
         try:
             result = self._query(vector, n_dense, where)
+        except NotesQAError:
+            raise
         except Exception as exc:
-            raise StoreUnavailable(
-                f"Searching the index in the {self.index.settings.index_location} failed ({type(exc).__name__}); "
-                f"check it is running or rebuild with: python -m ingest --rebuild"
-            ) from exc
+            raise explain_failure(self.index.settings, exc) from exc
         t2 = time.perf_counter()
         hits: dict[str, ChunkHit] = {}
         dense_order = []

@@ -39,8 +39,7 @@ class NotesQA:
         self.settings = settings
         self.model = model
         cache_dir = None if settings.uses_server else settings.chroma_dir
-        reopen = None if settings.uses_server else self._reopen
-        self.retriever = Retriever(index, model, cache_dir=cache_dir, reopen=reopen)
+        self.retriever = Retriever(index, model, cache_dir=cache_dir, reopen=self._reopen)
         self.scorer = UnitScorer(model)
 
     @classmethod
@@ -74,7 +73,8 @@ class NotesQA:
         return self.retriever.index
 
     def _reopen(self) -> NotesIndex:
-        forget_clients()
+        if not self.settings.uses_server:
+            forget_clients()
         return open_index(self.settings, model=self.model.name)
 
     @cached_property

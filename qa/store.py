@@ -82,9 +82,38 @@ def connect(settings: Settings):
         return chromadb.PersistentClient(path=str(settings.chroma_dir), settings=_chroma_settings())
     except Exception as exc:
         raise StoreUnavailable(
-            f"The index folder {settings.chroma_dir} cannot be opened ({type(exc).__name__}); "
+            f"The index folder {settings.chroma_dir} cannot be opened ({type(exc).__name__}), it may be damaged; "
             f"rebuild it with: python -m ingest --rebuild"
         ) from exc
+
+
+def folder_stamp(settings: Settings) -> tuple[int, int] | None:
+    """Identity (device, inode) of the local index's database file: None for a server or a missing file.
+
+    An open embedded client keeps reading a deleted or replaced folder through its open file handles,
+    so readers compare this stamp before each question to notice `rm -r`, `--rebuild` or a restore.
+    """
+    if settings.uses_server:
+        return None
+    try:
+        stat = (settings.chroma_dir / "chroma.sqlite3").stat()
+    except OSError:
+        return None
+    return stat.st_dev, stat.st_ino
+
+
+def explain_failure(settings: Settings, exc: Exception) -> StoreUnavailable:
+    """One sentence for a failed read: the server is down, or answered an error, or the folder is damaged."""
+    if settings.uses_server:
+        check_server(settings)  # raises "Cannot reach the Chroma server at host:port …" while it is down
+        return StoreUnavailable(
+            f"The Chroma server at {settings.chroma_host}:{settings.chroma_port} answered with an error "
+            f"({type(exc).__name__}: {str(exc)[:120]}); check its log, or rebuild with: python -m ingest --rebuild"
+        )
+    return StoreUnavailable(
+        f"The index folder {settings.chroma_dir} cannot be read ({type(exc).__name__}), it may be damaged; "
+        f"rebuild it with: python -m ingest --rebuild"
+    )
 
 
 def forget_clients() -> None:
@@ -106,11 +135,12 @@ def _is_not_found(exc: Exception) -> bool:
 class NotesIndex:
     """The chunk collection and its state record."""
 
-    def __init__(self, client, settings: Settings, collection, state_collection):
+    def __init__(self, client, settings: Settings, collection, state_collection, stamp=None):
         self.client = client
         self.settings = settings
         self.collection = collection
         self.state_collection = state_collection
+        self.stamp = stamp  # folder_stamp() when opened (local folders only)
 
     @property
     def name(self) -> str:
@@ -165,6 +195,7 @@ def open_index(settings: Settings, *, model: str, dimension: int | None = None, 
                client=None) -> NotesIndex:
     """Open (or with `create`, make) the collection built by `model`; never mix models."""
     client = client or connect(settings)
+    stamp = folder_stamp(settings)
     name = settings.collection
     try:
         try:
@@ -195,7 +226,7 @@ def open_index(settings: Settings, *, model: str, dimension: int | None = None, 
             f"The index in the {settings.index_location} cannot be read ({type(exc).__name__}: {str(exc)[:120]}); "
             f"rebuild it with: python -m ingest --rebuild"
         ) from exc
-    return NotesIndex(client, settings, collection, state_collection)
+    return NotesIndex(client, settings, collection, state_collection, stamp)
 
 
 def drop_index(settings: Settings) -> None:
