@@ -15,11 +15,15 @@ from ingest.chunk import Chunk, chunk_sections
 from ingest.parse import ParsedNote, parse_markdown
 from qa.embeddings import EmbeddingModel
 from qa.errors import NotesQAError
+from qa.keyword import load_keyword_index
 from qa.settings import Settings
 from qa.store import ALIVE, IndexState, NotesIndex, drop_index, open_index
 
 NOTE_SUFFIXES = (".md", ".markdown", ".txt")
 DEFAULT_WRITE_BATCH = 256
+# Chunks retired by the last commit stay this long (or until the next commit) for questions that
+# started on the previous generation and are still running, so no answer ever sees a half-deleted one.
+RETIRED_GRACE_S = 60.0
 
 ProgressFn = Callable[[int, int], None]
 
@@ -163,6 +167,14 @@ def _embed_and_add(index: NotesIndex, model: EmbeddingModel, chunks: list[Chunk]
     bar.close()
 
 
+def _readable_generation(settings: Settings, model: EmbeddingModel, client) -> int:
+    """The committed generation of the index about to be rebuilt, or 0 when it cannot be read."""
+    try:
+        return open_index(settings, model=model.name, client=client).read_state().generation
+    except Exception:  # noqa: BLE001 - a damaged or other-model index is exactly what --rebuild replaces
+        return 0
+
+
 def sync_index(settings: Settings, model: EmbeddingModel, *, rebuild: bool = False, progress: bool = True,
                on_progress: ProgressFn | None = None, client=None) -> IngestReport:
     """Bring the index in line with the notes folder; see qa/store.py for the commit protocol."""
@@ -173,16 +185,26 @@ def sync_index(settings: Settings, model: EmbeddingModel, *, rebuild: bool = Fal
     report = IngestReport(files=len(corpus.notes), sections=len(sections), chunks=len(desired),
                           skipped=corpus.skipped, warnings=corpus.warnings)
     with ingest_lock(settings):
+        previous = 0
         if rebuild:
+            previous = _readable_generation(settings, model, client)
             drop_index(settings)
         index = open_index(settings, model=model.name, dimension=model.dimension, create=True, client=client)
         state = index.read_state()
-        committed, new_gen = state.generation, state.generation + 1
+        # Generations never repeat, even across --rebuild, so a reader's cached generation stays unambiguous.
+        committed, new_gen = state.generation, max(state.generation, previous) + 1
         present = index.get_chunks(include=["metadatas"])
         stored = dict(zip(present["ids"], present["metadatas"]))
+        grace_over = time.time() - (state.ingested_at or 0.0) > RETIRED_GRACE_S
 
         def alive(md: dict) -> bool:
             return md["added_gen"] <= committed < md["retired_gen"]
+
+        def unfinished(md: dict) -> bool:  # written by an interrupted run, never committed
+            return md["added_gen"] > committed
+
+        def expired(md: dict) -> bool:  # retired, and no reader of the previous generation can need it
+            return md["retired_gen"] < committed or (md["retired_gen"] == committed and grace_over)
 
         old_keys = {(md["source"], md["anchor"], md["ordinal"]): cid for cid, md in stored.items() if alive(md)}
         new_keys = {(c.section.source, c.section.anchor, c.ordinal): cid for cid, c in desired.items()}
@@ -203,12 +225,14 @@ def sync_index(settings: Settings, model: EmbeddingModel, *, rebuild: bool = Fal
                     relabel_ids.append(cid)
                     relabel_mds.append(want)
         retire = [cid for cid, md in stored.items() if cid not in desired and alive(md)]
-        garbage = [cid for cid, md in stored.items() if cid not in desired and not alive(md)]
+        leftovers = [cid for cid, md in stored.items() if cid not in desired and unfinished(md)]
+        garbage = leftovers + [cid for cid, md in stored.items()
+                               if cid not in desired and not alive(md) and not unfinished(md) and expired(md)]
         for cid in retire:
             relabel_ids.append(cid)
             relabel_mds.append({**stored[cid], "retired_gen": new_gen})
 
-        if garbage:  # left by an interrupted run and invisible to readers
+        if garbage:  # invisible to readers: left by an interrupted run, or retired long enough ago
             for batch in _batches(garbage, DEFAULT_WRITE_BATCH):
                 index.collection.delete(ids=batch)
         if to_embed:
@@ -218,16 +242,18 @@ def sync_index(settings: Settings, model: EmbeddingModel, *, rebuild: bool = Fal
             index.collection.update(ids=relabel_ids[start:start + DEFAULT_WRITE_BATCH],
                                     metadatas=relabel_mds[start:start + DEFAULT_WRITE_BATCH])
         report.embedded = len(to_embed)
-        changed = bool(to_embed or relabel_ids or garbage) or state.generation == 0
+        changed = bool(to_embed or relabel_ids or leftovers) or state.generation == 0
         generation = new_gen if changed else committed
+        if changed and not settings.uses_server:
+            # Readers would each rebuild BM25 over every chunk on their first question; do it once here.
+            load_keyword_index(index, generation, cache_dir=settings.chroma_dir)
         report.seconds = time.perf_counter() - started
         index.write_state(IndexState(
-            generation=generation, model=model.name, dimension=model.dimension, ingested_at=time.time(),
+            generation=generation, model=model.name, dimension=model.dimension,
+            ingested_at=time.time() if changed else state.ingested_at,  # when this generation was committed
             notes_dir=str(settings.notes_dir), files=report.files, sections=report.sections,
             chunks=report.chunks, extra={"seconds": round(report.seconds, 2), "skipped": len(report.skipped)},
         ))
-        for batch in _batches(retire, DEFAULT_WRITE_BATCH):
-            index.collection.delete(ids=batch)
     report.generation = generation
     report.seconds = time.perf_counter() - started
     return report

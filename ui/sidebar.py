@@ -57,7 +57,7 @@ def _index_panel(settings: Settings, qa) -> None:
     cols[0].metric("Notes", index_state.files)
     cols[1].metric("Sections", index_state.sections)
     cols[2].metric("Chunks", index_state.chunks)
-    st.caption(f"Last ingest: {ago(index_state.ingested_at)} · generation {index_state.generation}")
+    st.caption(f"Last change indexed: {ago(index_state.ingested_at)} · generation {index_state.generation}")
 
     if st.button("Re-index notes", icon=":material/refresh:", width="stretch",
                  help="Embed new and changed notes, retire deleted ones (only what changed is embedded)."):
