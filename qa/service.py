@@ -72,6 +72,11 @@ class NotesQA:
     def index(self) -> NotesIndex:
         return self.retriever.index
 
+    def index_state(self):
+        """The committed index state, after the same checks a question makes (deleted, replaced, down)."""
+        self.retriever.committed_generation()
+        return self.index.read_state()
+
     def _reopen(self) -> NotesIndex:
         if not self.settings.uses_server:
             forget_clients()

@@ -189,6 +189,26 @@ def test_first_run_builds_the_index_then_reindex_picks_up_a_new_note(monkeypatch
     assert "kafka.md" in [c["source"] for c in reply["answer"]["citations"]]
 
 
+def test_index_folder_deleted_while_the_app_runs_is_reported_and_rebuilt_from_the_sidebar(monkeypatch, fresh_index):
+    import shutil
+
+    at = start_app(monkeypatch, fresh_index.notes_dir, fresh_index.chroma_dir)
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    shutil.rmtree(fresh_index.chroma_dir)
+
+    at.run()
+    assert not at.exception
+    assert any("was deleted or moved" in e.value for e in at.sidebar.error)
+    reply = ask(at, "How long can a Lambda function run?")
+    assert "was deleted or moved" in reply.get("error", "") and "python -m ingest --rebuild" in reply["error"]
+
+    next(b for b in at.sidebar.button if b.label == "Rebuild the index").click().run()
+    assert not at.exception and not at.sidebar.error, [e.value for e in at.sidebar.error]
+    assert any("Re-indexed" in s.value for s in at.sidebar.success)
+    reply = ask(at, "How long can a Lambda function run?")
+    assert reply["answer"]["citations"][0]["anchor"] == "15"
+
+
 def test_search_scope_filters_by_note(app):
     app.sidebar.selectbox[0].select("aws-notes.md").run()
     reply = ask(app, "How long can a Lambda function run?")

@@ -34,6 +34,25 @@ def ago(ts: float | None, now: float | None = None) -> str:
     return f"{datetime.fromtimestamp(ts):%Y-%m-%d %H:%M} ({rel})"
 
 
+def _rebuild_button(settings: Settings, qa) -> None:
+    """Same as `python -m ingest --rebuild`: the notes are the source, so a broken index is rebuilt from them."""
+    if st.button("Rebuild the index", icon=":material/build:", width="stretch"):
+        _run_ingest(settings, qa, rebuild=True)
+
+
+def _run_ingest(settings: Settings, qa, *, rebuild: bool) -> None:
+    """Ingest from the sidebar; the outcome is kept in the session and shown after the rerun."""
+    try:
+        report = state.build_index(settings, qa.model, rebuild=rebuild, container=st)
+    except NotesQAError as exc:
+        st.session_state[REINDEX_REPORT_KEY] = {"error": str(exc)}
+    except Exception as exc:
+        st.session_state[REINDEX_REPORT_KEY] = {"error": state.unexpected(exc, "Re-indexing")}
+    else:
+        st.session_state[REINDEX_REPORT_KEY] = {"summary": report.summary, "notes": report.skipped + report.warnings}
+    st.rerun()  # show the new counts
+
+
 def _index_panel(settings: Settings, qa) -> None:
     st.markdown("#### :material/database: Index")
     location = settings.index_location
@@ -46,8 +65,14 @@ def _index_panel(settings: Settings, qa) -> None:
         st.warning("The index is not available; see the message on the page.", icon=":material/warning:")
         return
     try:
-        index_state = qa.index.read_state()
-    except Exception as exc:  # a server that went away after loading
+        index_state = qa.index_state()
+    except NotesQAError as exc:  # deleted, damaged, or a server that went away after loading
+        st.caption("  \n".join(lines))
+        st.error(str(exc))
+        if not settings.uses_server and "--rebuild" in str(exc):
+            _rebuild_button(settings, qa)
+        return
+    except Exception as exc:
         st.caption("  \n".join(lines))
         st.error(state.unexpected(exc, "Reading the index state"))
         return
@@ -61,15 +86,7 @@ def _index_panel(settings: Settings, qa) -> None:
 
     if st.button("Re-index notes", icon=":material/refresh:", width="stretch",
                  help="Embed new and changed notes, retire deleted ones (only what changed is embedded)."):
-        try:
-            report = state.build_index(settings, qa.model, container=st)
-        except NotesQAError as exc:
-            st.session_state[REINDEX_REPORT_KEY] = {"error": str(exc)}
-        except Exception as exc:
-            st.session_state[REINDEX_REPORT_KEY] = {"error": state.unexpected(exc, "Re-indexing")}
-        else:
-            st.session_state[REINDEX_REPORT_KEY] = {"summary": report.summary, "notes": report.skipped + report.warnings}
-        st.rerun()  # show the new counts
+        _run_ingest(settings, qa, rebuild=False)
     report = st.session_state.get(REINDEX_REPORT_KEY)
     if report and report.get("error"):
         st.error(report["error"])
