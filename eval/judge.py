@@ -80,7 +80,8 @@ def calibrate(model, labels: Sequence[LabelledPair] | None = None) -> dict:
     """
     labels = list(labels if labels is not None else load_labels())
     judge = SupportJudge(model, JudgeThresholds())
-    judge._embed([normalise(p.sentence) for p in labels] + [w for p in labels for w in passage_windows(p.passage)])
+    model.embed_texts([normalise(p.sentence) for p in labels]  # one batch, cached for the features below
+                      + [w for p in labels for w in passage_windows(p.passage)])
     features = [judge.features(pair.sentence, pair.passage) for pair in labels]
     truth = [p.supported for p in labels]
     chosen, accuracy = _fit(features, truth)

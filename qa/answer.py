@@ -151,18 +151,13 @@ class Answer:
 
 
 class UnitScorer:
-    """Embeds answer units once per process (keyed by their text) for scoring against questions."""
+    """Embeds answer units for scoring against questions (the model caches them per process, by text)."""
 
     def __init__(self, model):
         self.model = model
-        self._vectors: dict[str, np.ndarray] = {}
 
     def vectors(self, texts: list[str]) -> np.ndarray:
-        missing = [t for t in dict.fromkeys(texts) if t not in self._vectors]
-        if missing:
-            for text, vec in zip(missing, self.model.embed_documents(missing)):
-                self._vectors[text] = np.asarray(vec, dtype=np.float32)
-        return np.stack([self._vectors[t] for t in texts]) if texts else np.zeros((0, 1), dtype=np.float32)
+        return self.model.embed_texts(texts)
 
 
 def weighted_share(terms: list[str], found: set[str], idf) -> float:

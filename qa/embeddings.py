@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +12,8 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import numpy as np  # noqa: E402
 
 from qa.errors import ModelUnavailable  # noqa: E402
 from qa.settings import DEFAULT_EMBED_MODEL  # noqa: E402
@@ -28,13 +31,33 @@ class EmbeddingModel:
     embeddings: "HuggingFaceEmbeddings"  # noqa: F821 (imported lazily: torch is slow to import)
 
     def __post_init__(self) -> None:
+        # One encode at a time: torch already spreads one over every core, so concurrent ones (several
+        # app sessions) only oversubscribe them (8 threads ran 2.5x slower than 1 in bench.load), and
+        # a thread that waited finds the vectors another one just made.
+        self._lock = threading.Lock()
+        self._texts: dict[str, np.ndarray] = {}
         # Questions repeat (Streamlit reruns, follow-ups, the eval set, several users asking the same
         # thing): embedding one takes ~30 ms of CPU, a cache hit nothing.
-        self._cached_query = functools.lru_cache(maxsize=DEFAULT_QUERY_CACHE)(
-            lambda text: tuple(self.embeddings.embed_query(text)))
+        self._cached_query = functools.lru_cache(maxsize=DEFAULT_QUERY_CACHE)(self._encode_query)
+
+    def _encode_query(self, text: str) -> tuple[float, ...]:
+        with self._lock:
+            return tuple(self.embeddings.embed_query(text))
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        return self.embeddings.embed_documents(texts)
+        with self._lock:
+            return self.embeddings.embed_documents(texts)
+
+    def embed_texts(self, texts: list[str]) -> np.ndarray:
+        """Vectors of passages (answer units, judge windows), each text embedded once per process."""
+        with self._lock:
+            missing = [t for t in dict.fromkeys(texts) if t not in self._texts]
+            if missing:
+                for text, vec in zip(missing, self.embeddings.embed_documents(missing)):
+                    self._texts[text] = np.asarray(vec, dtype=np.float32)
+            if not texts:
+                return np.zeros((0, self.dimension), dtype=np.float32)
+            return np.stack([self._texts[t] for t in texts])
 
     def embed_query(self, text: str) -> list[float]:
         return list(self._cached_query(text))

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -169,18 +168,11 @@ def candidate_windows(claim: str, windows: list[str], limit: int) -> list[str]:
 
 
 class SupportJudge:
-    """The judge bound to an embedding model; embeddings are cached by text for the whole run."""
+    """The judge bound to an embedding model (which caches passage vectors by text for the process)."""
 
     def __init__(self, model, thresholds: JudgeThresholds | None = None):
         self.model = model
         self.thresholds = thresholds or load_thresholds()
-        self._vectors: dict[str, np.ndarray] = {}
-
-    def _embed(self, texts: Iterable[str]) -> None:
-        missing = [t for t in dict.fromkeys(texts) if t not in self._vectors]
-        if missing:
-            for text, vec in zip(missing, self.model.embed_documents(missing)):
-                self._vectors[text] = np.asarray(vec, dtype=np.float32)
 
     def closest(self, sentence: str, passage: str) -> tuple[float, str]:
         """(best cosine between the sentence and any window of the passage, the closest line or
@@ -191,8 +183,8 @@ class SupportJudge:
         windows = candidate_windows(claim, passage_windows(passage), MAX_WINDOWS)
         if not claim or not windows:
             return 0.0, ""
-        self._embed([claim, *windows])
-        sims = np.stack([self._vectors[w] for w in windows]) @ self._vectors[claim]
+        vectors = self.model.embed_texts([claim, *windows])  # cached per process, shared with the answer scorer
+        sims = vectors[1:] @ vectors[0]
         best = int(np.argmax(sims))
         return float(sims[best]), windows[best]
 
