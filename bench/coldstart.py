@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.load import (CHROMIUM, CHROMIUM_ARGS, DEFAULT_NOTES, IDLE_APP, NOT_IN_NOTES, REPO, SERVER_TIME, app_env,
-                        describe_code, describe_load, free_port, make_settings, run_process, streamlit_command,
-                        wait_for_port)
+                        describe_code, describe_load, exit_on_sigterm, free_port, make_settings, run_process,
+                        streamlit_command, wait_for_port)
 
 DEFAULT_REPEAT = 3
 DEFAULT_QUESTION = "How long can a Lambda function run?"
@@ -175,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-missing", dest="missing", action="store_false",
                         help="skip the runs with no index (built by the app on first start)")
     args = parser.parse_args(argv)
+    exit_on_sigterm()
     from playwright.sync_api import sync_playwright
 
     print(f"bench.coldstart: {args.repeat} runs per scenario; {describe_load()}", flush=True)

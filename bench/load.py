@@ -19,8 +19,13 @@ for --seconds, --clients clients ask the questions round-robin against one proce
   fills the app's per-process caches, as the in-process targets' warm-up does, and is checked too), then
   the baseline (1 browser client for --seconds), then --clients clients for --seconds.
 
+The qa target then also asks --browser-items items on cold caches (a freshly loaded model, as after a
+restart) from 1 thread and from --clients threads, counting the passage texts encoded. Server targets
+report the CPU their process (and, for streamlit, the browser side) used during the run.
+
 Every answer must equal its reference (answer text and cited sections; in the browser: the visible
-answer text and the note/anchor of each [n] link). Exit status 1 on any error or mismatch.
+answer text and the note/anchor of each [n] link). Exit status 1 on any error or mismatch, a browser
+answer not drawn within 120 s counting as an error.
 """
 
 from __future__ import annotations
@@ -28,11 +33,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ctypes
 import itertools
 import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -63,6 +70,7 @@ PAGE_TIMEOUT_MS = 180_000
 ANSWER_TIMEOUT_MS = 120_000
 NOT_IN_NOTES = "Not in your notes."  # the bold prefix the chat shows before an abstention
 SHOWN_ERRORS = 5
+PR_SET_PDEATHSIG = 1
 SERVER_TIME = re.compile(r"Answered in [\d.]+ ms on the server")
 IDLE_APP = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 
@@ -213,11 +221,21 @@ def stop_process(proc: subprocess.Popen) -> None:
             proc.wait(timeout=10)
 
 
+def die_with_parent() -> None:
+    """In a child before exec: get SIGTERM when the benchmark dies, even by SIGKILL (Linux prctl)."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def exit_on_sigterm() -> None:
+    """Turn SIGTERM into SystemExit, so every `finally` runs and the children are stopped."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+
 @contextlib.contextmanager
 def run_process(command: list[str], log_path: Path, **popen) -> Iterator[subprocess.Popen]:
     """A child process for the duration of the block, its output in `log_path`; always stopped."""
     with open(log_path, "w") as log:
-        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, **popen)
+        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent, **popen)
         try:
             yield proc
         finally:
@@ -886,6 +904,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--uncached-queries", action="store_true",
                         help="qa/server: embed every question anew, as if never seen (bypass the model's cache)")
     args = parser.parse_args(argv)
+    exit_on_sigterm()
     targets = list(TARGETS) if args.target == "all" else [args.target]
     print(f"bench.load: targets {', '.join(targets)}; {args.clients} clients x {args.seconds:.0f} s; "
           f"{describe_load()}", flush=True)
