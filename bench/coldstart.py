@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.load import (CHROMIUM, CHROMIUM_ARGS, DEFAULT_NOTES, IDLE_APP, NOT_IN_NOTES, REPO, SERVER_TIME, app_env,
-                        describe_code, describe_load, exit_on_sigterm, free_port, make_settings, run_process,
-                        streamlit_command, wait_for_port)
+                        describe_code, describe_load, exit_on_sigterm, make_settings, streamlit_command)
+from bench.processes import free_port, run_process, wait_for_port
 
 DEFAULT_REPEAT = 3
 DEFAULT_QUESTION = "How long can a Lambda function run?"

@@ -33,14 +33,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ctypes
 import itertools
 import json
 import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -53,6 +51,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
+
+from bench.processes import free_port, serve
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_CLIENTS = 8
@@ -70,7 +70,6 @@ PAGE_TIMEOUT_MS = 180_000
 ANSWER_TIMEOUT_MS = 120_000
 NOT_IN_NOTES = "Not in your notes."  # the bold prefix the chat shows before an abstention
 SHOWN_ERRORS = 5
-PR_SET_PDEATHSIG = 1
 SERVER_TIME = re.compile(r"Answered in [\d.]+ ms on the server")
 IDLE_APP = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 
@@ -191,64 +190,9 @@ def read_items(path: Path) -> list[Item]:
     return items
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_port(port: int, *, timeout: float = START_TIMEOUT_S, proc: subprocess.Popen | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"process exited with {proc.returncode} before listening on {port}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"nothing listened on 127.0.0.1:{port} within {timeout}s")
-
-
-def stop_process(proc: subprocess.Popen) -> None:
-    """Terminate a child we started (kill it if it does not exit within 10 s)."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-
-
-def die_with_parent() -> None:
-    """In a child before exec: get SIGTERM when the benchmark dies, even by SIGKILL (Linux prctl)."""
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
 def exit_on_sigterm() -> None:
     """Turn SIGTERM into SystemExit, so every `finally` runs and the children are stopped."""
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
-
-
-@contextlib.contextmanager
-def run_process(command: list[str], log_path: Path, **popen) -> Iterator[subprocess.Popen]:
-    """A child process for the duration of the block, its output in `log_path`; always stopped."""
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent, **popen)
-        try:
-            yield proc
-        finally:
-            stop_process(proc)
-
-
-@contextlib.contextmanager
-def serve(command: list[str], port: int, log_path: Path, *, timeout: float = START_TIMEOUT_S,
-          **popen) -> Iterator[subprocess.Popen]:
-    """A server process until the block ends; yields once it listens on 127.0.0.1:`port`."""
-    with run_process(command, log_path, **popen) as proc:
-        wait_for_port(port, timeout=timeout, proc=proc)
-        yield proc
 
 
 def process_cpu_s(pid: int) -> float:
@@ -527,7 +471,7 @@ def run_chroma_server(root: Path) -> Iterator[tuple[int, subprocess.Popen]]:
     path = root / "chroma-server"
     path.mkdir()
     command = [chroma, "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)]
-    with serve(command, port, root / "chroma-server.log") as proc:
+    with serve(command, port, root / "chroma-server.log", timeout=START_TIMEOUT_S) as proc:
         yield port, proc
 
 
@@ -756,7 +700,7 @@ def bench_streamlit(qa, notes: Path, chroma: Path, root: Path, items: list[Item]
     shutil.copytree(chroma, app_index)  # the app gets its own copy: two processes never share a folder
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    with serve(streamlit_command(port), port, root / "streamlit.log", cwd=REPO,
+    with serve(streamlit_command(port), port, root / "streamlit.log", timeout=START_TIMEOUT_S, cwd=REPO,
                env=app_env(notes, app_index)) as proc:
         warm, warm_wall = asyncio.run(drive_browsers(url, items, references, clients=clients, limit=len(items)))
         sequential, _ = asyncio.run(drive_browsers(url, items, references, clients=1, seconds=seconds))

@@ -6,17 +6,15 @@ or `.chroma/` in the repository never leaks into a test.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from bench.processes import free_port, serve  # noqa: F401 (tests import them from here)
 
 REPO = Path(__file__).resolve().parent.parent
 SEED_NOTE = REPO / "corpus" / "aws-notes.md"
@@ -79,41 +77,6 @@ def fresh_index(tmp_path, model):
     notes.mkdir()
     shutil.copyfile(SEED_NOTE, notes / "aws-notes.md")
     return make_settings(notes, tmp_path / ".chroma")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_port(port: int, *, timeout: float = 60.0, proc: subprocess.Popen | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"process exited with {proc.returncode} before listening on {port}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise TimeoutError(f"nothing listened on 127.0.0.1:{port} within {timeout}s")
-
-
-@contextlib.contextmanager
-def serve(command: list[str], port: int, log_path: Path, *, timeout: float = 60.0, **popen) -> Iterator[subprocess.Popen]:
-    """Run a server process until the block ends; yields once it listens on 127.0.0.1:`port`."""
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, **popen)
-        try:
-            wait_for_port(port, timeout=timeout, proc=proc)
-            yield proc
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
 
 
 @pytest.fixture(scope="session")
