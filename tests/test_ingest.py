@@ -9,7 +9,7 @@ from conftest import SEED_NOTE, free_port, make_settings, run_cli
 
 from ingest.index import sync_index
 from qa.errors import ModelMismatch, StoreUnavailable
-from qa.store import alive_filter, open_index
+from qa.store import HNSW_CONFIGURATION, alive_filter, open_index
 
 
 def alive_ids(settings, model) -> set[str]:
@@ -38,7 +38,9 @@ def test_first_ingest_indexes_every_chunk_with_traceable_metadata(fresh_index, m
     assert lambda_limits and lambda_limits[0]["heading_path"] == "Serverless › Lambda › Lambda Limits"
     assert lambda_limits[0]["source"] == "aws-notes.md" and lambda_limits[0]["start_line"] > 0
     assert index.model == "all-MiniLM-L6-v2" and index.dimension == 384
-    assert index.collection.metadata["hnsw:space"] == "cosine"
+    hnsw = index.collection.configuration["hnsw"]
+    assert hnsw["space"] == "cosine" and hnsw["ef_search"] == HNSW_CONFIGURATION["ef_search"]
+    assert hnsw["max_neighbors"] == HNSW_CONFIGURATION["max_neighbors"]
 
 
 def test_second_run_embeds_nothing(fresh_index, model):
@@ -200,3 +202,12 @@ def test_a_running_service_sees_changes_committed_by_another_process(fresh_index
     after = qa.ask("How long can a Lambda function run?")
     assert all(c.anchor != "15" for c in after.citations)
     assert all(s.anchor != "15" for s in after.retrieval.sections)
+
+
+def test_ingest_widens_the_vector_search_of_an_index_built_before(fresh_index, model):
+    sync_index(fresh_index, model, progress=False)
+    open_index(fresh_index, model=model.name).collection.modify(configuration={"hnsw": {"ef_search": 100}})
+    assert open_index(fresh_index, model=model.name).collection.configuration["hnsw"]["ef_search"] == 100
+    sync_index(fresh_index, model, progress=False)
+    hnsw = open_index(fresh_index, model=model.name).collection.configuration["hnsw"]
+    assert hnsw["ef_search"] == HNSW_CONFIGURATION["ef_search"]
