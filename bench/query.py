@@ -20,7 +20,6 @@ from ingest.index import sync_index
 from qa.embeddings import load_embedding_model
 from qa.service import NotesQA
 from qa.settings import Settings
-from qa.store import alive_filter
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -45,13 +44,12 @@ def main(argv: list[str] | None = None) -> None:
         qa = NotesQA.load(settings, model=model, build_if_missing=False)
         for item in items:  # warm: caches of unit vectors and the keyword index
             qa.ask(item["question"], history=item.get("history"))
-        generation = qa.retriever.keyword_index().generation
         floor, ours, keyword = [], [], []
         for _ in range(args.rounds):
             for item in items:
                 started = time.perf_counter()
                 vector = model.embeddings.embed_query(item["question"])  # uncached, like a new question
-                qa.index.collection.query(query_embeddings=[vector], n_results=30, where=alive_filter(generation),
+                qa.index.collection.query(query_embeddings=[vector], n_results=30,
                                           include=["documents", "metadatas", "distances"])
                 floor.append((time.perf_counter() - started) * 1000)
                 model.clear_query_cache()

@@ -329,16 +329,14 @@ def reingest(settings, model) -> dict:
 def measure_latency(qa, model, items, rounds: int) -> dict:
     """Warm ask latency vs the floor (embed the question + one Chroma query), interleaved, as bench.query."""
     from qa.retrieve import DEFAULT_CANDIDATES
-    from qa.store import alive_filter
 
-    generation = qa.retriever.keyword_index().generation
     floor, ours, keyword, parts = [], [], [], {"embed": [], "dense": []}
     for _ in range(rounds):
         for item in items:
             started = time.perf_counter()
             vector = model.embeddings.embed_query(item.question)  # uncached, like a new question
             qa.index.collection.query(query_embeddings=[vector], n_results=DEFAULT_CANDIDATES,
-                                      where=alive_filter(generation), include=["documents", "metadatas", "distances"])
+                                      include=["documents", "metadatas", "distances"])
             floor.append((time.perf_counter() - started) * 1000)
             forget_question_vectors(model)
             answer = qa.ask(item.question, history=list(item.history))

@@ -232,3 +232,46 @@ def test_an_index_of_an_empty_notes_folder_says_there_are_no_notes(tmp_path, mod
         qa.ask("What is DAX?")
     done = run_cli("-m", "qa", "ask", "What is DAX?", env={"NOTES_DIR": str(notes), "CHROMA_DIR": str(tmp_path / "x")})
     assert done.returncode == 2 and "holds no notes" in done.stderr and "Traceback" not in done.stderr
+
+
+def filtered_ids(retriever, vector, n: int, generation: int) -> list[str]:
+    """Chroma's own answer: the `n` nearest chunks alive in `generation`, filtered by Chroma."""
+    from qa.store import alive_filter
+
+    return retriever.index.collection.query(query_embeddings=[vector], n_results=n, where=alive_filter(generation),
+                                            include=[])["ids"][0]
+
+
+def test_dense_search_matches_chromas_filtered_query_without_filtering_in_chroma(notes_qa, model, monkeypatch):
+    retriever = notes_qa.retriever
+    generation = retriever.keyword_index().generation
+    calls = []
+    query = retriever._query
+    monkeypatch.setattr(retriever, "_query", lambda *a, **kw: calls.append(a[2]) or query(*a, **kw))
+    for question in ("How long can a Lambda function run?", "Where does Neptune load data from?"):
+        vector = model.embed_query(question)
+        got = retriever._dense(vector, 30, generation, None)
+        assert got["ids"][0] == filtered_ids(retriever, vector, 30, generation)
+    assert calls == [None, None]  # one unfiltered query each: every stored chunk is alive
+
+
+def test_dense_search_drops_retired_chunks_and_falls_back_when_most_neighbours_are_dead(fresh_index, model,
+                                                                                        monkeypatch):
+    sync_index(fresh_index, model, progress=False)
+    note = fresh_index.notes_dir / "aws-notes.md"
+    note.write_text("# Zorblax\n\nThe Zorblax limit is 77 widgets per second.\n", encoding="utf-8")
+    sync_index(fresh_index, model, progress=False)  # the old chunks stay stored, retired, for the grace period
+    qa = NotesQA.load(fresh_index, model=model, build_if_missing=False)
+    retriever = qa.retriever
+    generation = retriever.keyword_index().generation
+    stored = retriever.index.collection.count()
+    calls = []
+    query = retriever._query
+    monkeypatch.setattr(retriever, "_query", lambda *a, **kw: calls.append(a[2]) or query(*a, **kw))
+    vector = model.embed_query("How long can a Lambda function run?")
+    got = retriever._dense(vector, 5, generation, None)
+    assert stored > 100 and len(got["ids"][0]) == 1  # one alive chunk among the retired ones
+    assert got["ids"][0] == filtered_ids(retriever, vector, 5, generation)
+    assert calls[0] is None and calls[1] is not None  # the unfiltered query found too few alive: filtered
+    answer = qa.ask("How long can a Lambda function run?")
+    assert all(c.source == "aws-notes.md" and c.anchor != "15" for c in answer.citations)
