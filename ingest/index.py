@@ -15,7 +15,7 @@ from ingest.chunk import Chunk, chunk_sections
 from ingest.parse import ParsedNote, parse_markdown
 from qa.embeddings import EmbeddingModel
 from qa.errors import NotesQAError
-from qa.keyword import load_keyword_index
+from qa.keyword import fit_keyword_index, save_keyword_index
 from qa.settings import Settings
 from qa.store import ALIVE, IndexState, NotesIndex, drop_index, open_index
 
@@ -216,14 +216,18 @@ def sync_index(settings: Settings, model: EmbeddingModel, *, rebuild: bool = Fal
 
         to_embed = [c for cid, c in desired.items() if cid not in stored]
         relabel_ids, relabel_mds = [], []
+        final_mds = {}  # each desired chunk's metadata once this run is done, as Chroma will hold it
         for cid, chunk in desired.items():
             if cid in stored:
                 md = stored[cid]
                 want = {**chunk.metadata(), "added_gen": md["added_gen"] if alive(md) else new_gen,
                         "retired_gen": ALIVE}
+                final_mds[cid] = {**md, **want}  # Chroma's update merges keys
                 if any(md.get(k) != v for k, v in want.items()):
                     relabel_ids.append(cid)
                     relabel_mds.append(want)
+            else:
+                final_mds[cid] = {**chunk.metadata(), "added_gen": new_gen, "retired_gen": ALIVE}
         retire = [cid for cid, md in stored.items() if cid not in desired and alive(md)]
         leftovers = [cid for cid, md in stored.items() if cid not in desired and unfinished(md)]
         garbage = leftovers + [cid for cid, md in stored.items()
@@ -245,8 +249,12 @@ def sync_index(settings: Settings, model: EmbeddingModel, *, rebuild: bool = Fal
         changed = bool(to_embed or relabel_ids or leftovers) or state.generation == 0
         generation = new_gen if changed else committed
         if changed and not settings.uses_server:
-            # Readers would each rebuild BM25 over every chunk on their first question; do it once here.
-            load_keyword_index(index, generation, cache_dir=settings.chroma_dir)
+            # Readers would each rebuild BM25 over every chunk on their first question; do it once here,
+            # from the chunks in hand rather than reading them all back from Chroma.
+            ids = list(desired)
+            keyword = fit_keyword_index(generation, ids, [desired[cid].text for cid in ids],
+                                        [final_mds[cid] for cid in ids])
+            save_keyword_index(keyword, index.name, cache_dir=settings.chroma_dir)
         report.seconds = time.perf_counter() - started
         index.write_state(IndexState(
             generation=generation, model=model.name, dimension=model.dimension,

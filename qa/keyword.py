@@ -77,15 +77,19 @@ def _indexed_text(document: str, metadata: dict) -> str:
 
 def build_keyword_index(index: NotesIndex, generation: int) -> KeywordIndex:
     """Read the chunks alive in `generation` from Chroma and fit BM25 over heading path + text."""
+    got = index.get_chunks(where=alive_filter(generation), include=("documents", "metadatas"))
+    return fit_keyword_index(generation, got["ids"], got["documents"], got["metadatas"])
+
+
+def fit_keyword_index(generation: int, ids: list[str], documents: list[str], metadatas: list[dict]) -> KeywordIndex:
+    """Fit BM25 over the given chunks (in note order, whatever order they come in)."""
     from rank_bm25 import BM25Okapi
 
-    got = index.get_chunks(where=alive_filter(generation), include=("documents", "metadatas"))
-    order = sorted(range(len(got["ids"])), key=lambda i: (got["metadatas"][i]["source"],
-                                                            got["metadatas"][i]["start_line"],
-                                                            got["metadatas"][i]["ordinal"]))
-    ids = [got["ids"][i] for i in order]
-    documents = [got["documents"][i] for i in order]
-    metadatas = [got["metadatas"][i] for i in order]
+    order = sorted(range(len(ids)), key=lambda i: (metadatas[i]["source"], metadatas[i]["start_line"],
+                                                   metadatas[i]["ordinal"]))
+    ids = [ids[i] for i in order]
+    documents = [documents[i] for i in order]
+    metadatas = [metadatas[i] for i in order]
     sections = {(m["source"], m["anchor"]): m["section_text"] for m in metadatas if "section_text" in m}
     weights, vocabulary, doc_freq = None, {}, {}
     if ids:
@@ -125,9 +129,8 @@ def _cached_generation(path: Path) -> int:
 
 def load_keyword_index(index: NotesIndex, generation: int, *, cache_dir: Path | None) -> KeywordIndex:
     """The cached keyword index for `generation`, building (and caching) it when absent."""
-    path = None
     if cache_dir is not None:
-        path = cache_dir / f"keyword-{index.name}-{generation}-v{CACHE_VERSION}.pkl"
+        path = _cache_path(index.name, generation, cache_dir)
         if path.exists():
             try:
                 with path.open("rb") as handle:
@@ -137,15 +140,25 @@ def load_keyword_index(index: NotesIndex, generation: int, *, cache_dir: Path | 
             except (OSError, pickle.UnpicklingError, EOFError, AttributeError):
                 pass  # a torn or stale cache file is rebuilt below
     keyword = build_keyword_index(index, generation)
-    if path is not None:
-        try:
-            for old in cache_dir.glob(f"keyword-{index.name}-*.pkl"):
-                if _cached_generation(old) < generation:  # a newer one may be ingest's, for its commit
-                    old.unlink(missing_ok=True)
-            tmp = path.with_suffix(".tmp")
-            with tmp.open("wb") as handle:
-                pickle.dump(keyword, handle)
-            tmp.replace(path)
-        except OSError:
-            pass  # caching is an optimisation; a read-only folder still answers
+    if cache_dir is not None:
+        save_keyword_index(keyword, index.name, cache_dir=cache_dir)
     return keyword
+
+
+def _cache_path(name: str, generation: int, cache_dir: Path) -> Path:
+    return cache_dir / f"keyword-{name}-{generation}-v{CACHE_VERSION}.pkl"
+
+
+def save_keyword_index(keyword: KeywordIndex, name: str, *, cache_dir: Path) -> None:
+    """Write the cache file readers of `keyword.generation` load; drop older generations' files."""
+    try:
+        for old in cache_dir.glob(f"keyword-{name}-*.pkl"):
+            if _cached_generation(old) < keyword.generation:  # a newer one may be ingest's, for its commit
+                old.unlink(missing_ok=True)
+        path = _cache_path(name, keyword.generation, cache_dir)
+        tmp = path.with_suffix(".tmp")
+        with tmp.open("wb") as handle:
+            pickle.dump(keyword, handle)
+        tmp.replace(path)
+    except OSError:
+        pass  # caching is an optimisation; a read-only folder still answers

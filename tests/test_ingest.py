@@ -211,3 +211,27 @@ def test_ingest_widens_the_vector_search_of_an_index_built_before(fresh_index, m
     sync_index(fresh_index, model, progress=False)
     hnsw = open_index(fresh_index, model=model.name).collection.configuration["hnsw"]
     assert hnsw["ef_search"] == HNSW_CONFIGURATION["ef_search"]
+
+
+def test_the_keyword_index_ingest_writes_equals_the_one_a_reader_builds_from_chroma(fresh_index, model):
+    from qa.keyword import build_keyword_index, load_keyword_index
+
+    note = fresh_index.notes_dir / "aws-notes.md"
+    text = note.read_text(encoding="utf-8")
+    changes = [
+        lambda: None,
+        lambda: note.write_text(text.replace("Lambda Limits", "Lambda Quotas", 1), encoding="utf-8"),
+        lambda: (fresh_index.notes_dir / "extra.md").write_text("# Zorblax\n\nThe Zorblax limit is 77.\n"),
+        lambda: (fresh_index.notes_dir / "extra.md").unlink(),
+    ]
+    for change in changes:
+        change()
+        report = sync_index(fresh_index, model, progress=False)
+        assert list(fresh_index.chroma_dir.glob(f"keyword-*-{report.generation}-*.pkl"))  # written by ingest
+        index = open_index(fresh_index, model=model.name)
+        written = load_keyword_index(index, report.generation, cache_dir=fresh_index.chroma_dir)
+        rebuilt = build_keyword_index(index, report.generation)
+        assert written.ids == rebuilt.ids and written.documents == rebuilt.documents
+        assert written.metadatas == rebuilt.metadatas and written.sections == rebuilt.sections
+        assert written.vocabulary == rebuilt.vocabulary and written.names == rebuilt.names
+        assert (written.weights != rebuilt.weights).nnz == 0
