@@ -7,6 +7,7 @@ spaCy models); these rules are enough for English study notes and keep everythin
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 STOPWORDS = frozenset(
     """a about above after again against all am an and any are aren't as at be because been before being
@@ -28,6 +29,7 @@ _NUMBER = re.compile(r"(?<![A-Za-z])\d+(?:[.,]\d+)*")
 _ABBREVIATIONS = ("e.g.", "i.e.", "vs.", "etc.", "approx.", "incl.", "no.", "fig.", "cf.", "mr.", "dr.")
 
 
+@lru_cache(maxsize=65536)  # a few thousand distinct words, stemmed for every chunk of every keyword build
 def stem(token: str) -> str:
     """A light suffix stripper: enough to match `functions`/`function`, `loading`/`load`."""
     if len(token) <= 3 or token.isdigit():
@@ -52,6 +54,7 @@ def tokenize(text: str) -> list[str]:
 
 
 _CASED_WORD = re.compile(r"(?<![\w.'])([A-Za-z][A-Za-z0-9]*(?:[.'][A-Za-z0-9]+)*)")
+_INNER_CAPS = re.compile(r"(?<=.)[A-Z]|[0-9]")  # a capital after the first letter, or a digit: DynamoDB, S3
 
 
 def cased_terms(text: str) -> list[tuple[str, bool | None]]:
@@ -61,10 +64,14 @@ def cased_terms(text: str) -> list[tuple[str, bool | None]]:
     """
     out = []
     for m in _CASED_WORD.finditer(text):
-        word = re.sub(r"'s$", "", m.group(1))
-        before = text[:m.start()].rstrip()
-        sentence_start = not before or before[-1] in ".!?:\n-*#>(\"" or before.endswith("**")
-        inner_caps = any(c.isupper() for c in word[1:]) or any(c.isdigit() for c in word)
+        word = m.group(1)
+        if word.endswith("'s"):
+            word = word[:-2]
+        before = m.start() - 1  # the last non-blank character before the word (no slicing: long texts)
+        while before >= 0 and text[before].isspace():
+            before -= 1
+        sentence_start = before < 0 or text[before] in ".!?:-*#>(\""
+        inner_caps = _INNER_CAPS.search(word) is not None
         named = True if inner_caps else (None if sentence_start else word[0].isupper())
         low = word.lower()
         if low not in STOPWORDS:
