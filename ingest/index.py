@@ -248,13 +248,13 @@ def sync_index(settings: Settings, model: EmbeddingModel, *, rebuild: bool = Fal
         report.embedded = len(to_embed)
         changed = bool(to_embed or relabel_ids or leftovers) or state.generation == 0
         generation = new_gen if changed else committed
-        if changed and not settings.uses_server:
+        if changed:
             # Readers would each rebuild BM25 over every chunk on their first question; do it once here,
             # from the chunks in hand rather than reading them all back from Chroma.
             ids = list(desired)
             keyword = fit_keyword_index(generation, ids, [desired[cid].text for cid in ids],
                                         [final_mds[cid] for cid in ids])
-            save_keyword_index(keyword, index.name, cache_dir=settings.chroma_dir)
+            save_keyword_index(keyword, index, cache_dir=settings.keyword_cache)
         report.seconds = time.perf_counter() - started
         index.write_state(IndexState(
             generation=generation, model=model.name, dimension=model.dimension,

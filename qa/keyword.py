@@ -130,7 +130,7 @@ def _cached_generation(path: Path) -> int:
 def load_keyword_index(index: NotesIndex, generation: int, *, cache_dir: Path | None) -> KeywordIndex:
     """The cached keyword index for `generation`, building (and caching) it when absent."""
     if cache_dir is not None:
-        path = _cache_path(index.name, generation, cache_dir)
+        path = _cache_path(index, generation, cache_dir)
         if path.exists():
             try:
                 with path.open("rb") as handle:
@@ -141,21 +141,24 @@ def load_keyword_index(index: NotesIndex, generation: int, *, cache_dir: Path | 
                 pass  # a torn or stale cache file is rebuilt below
     keyword = build_keyword_index(index, generation)
     if cache_dir is not None:
-        save_keyword_index(keyword, index.name, cache_dir=cache_dir)
+        save_keyword_index(keyword, index, cache_dir=cache_dir)
     return keyword
 
 
-def _cache_path(name: str, generation: int, cache_dir: Path) -> Path:
-    return cache_dir / f"keyword-{name}-{generation}-v{CACHE_VERSION}.pkl"
+def _cache_path(index: NotesIndex, generation: int, cache_dir: Path) -> Path:
+    # The collection id changes when an index is rebuilt, so a cache kept outside the index (server
+    # mode) never serves a generation number of the collection it replaced.
+    return cache_dir / f"keyword-{index.name}-{str(index.collection.id)[:8]}-{generation}-v{CACHE_VERSION}.pkl"
 
 
-def save_keyword_index(keyword: KeywordIndex, name: str, *, cache_dir: Path) -> None:
+def save_keyword_index(keyword: KeywordIndex, index: NotesIndex, *, cache_dir: Path) -> None:
     """Write the cache file readers of `keyword.generation` load; drop older generations' files."""
     try:
-        for old in cache_dir.glob(f"keyword-{name}-*.pkl"):
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        for old in cache_dir.glob(f"keyword-{index.name}-*.pkl"):
             if _cached_generation(old) < keyword.generation:  # a newer one may be ingest's, for its commit
                 old.unlink(missing_ok=True)
-        path = _cache_path(name, keyword.generation, cache_dir)
+        path = _cache_path(index, keyword.generation, cache_dir)
         tmp = path.with_suffix(".tmp")
         with tmp.open("wb") as handle:
             pickle.dump(keyword, handle)

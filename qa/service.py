@@ -38,8 +38,7 @@ class NotesQA:
     def __init__(self, settings: Settings, model: EmbeddingModel, index: NotesIndex):
         self.settings = settings
         self.model = model
-        cache_dir = None if settings.uses_server else settings.chroma_dir
-        self.retriever = Retriever(index, model, cache_dir=cache_dir, reopen=self._reopen)
+        self.retriever = Retriever(index, model, cache_dir=settings.keyword_cache, reopen=self._reopen)
         self.scorer = UnitScorer(model)
 
     @classmethod

@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     chroma_headers: str | None = None  # JSON object, e.g. {"Authorization": "Bearer …"}
     chroma_timeout_s: float = 5.0
     collection: str = DEFAULT_COLLECTION
+    keyword_cache_dir: Path = Path(".keyword-cache")  # server mode only; a local index keeps its own
     embed_model: str = DEFAULT_EMBED_MODEL
     embed_batch_size: int = 64
     max_file_bytes: int = 5 * 1024 * 1024
@@ -55,6 +56,13 @@ class Settings(BaseSettings):
         if not isinstance(parsed, dict):
             raise ValueError("CHROMA_HEADERS must be a JSON object")
         return {str(k): str(v) for k, v in parsed.items()}
+
+    @property
+    def keyword_cache(self) -> Path:
+        """Where keyword indexes are cached: inside a local index folder, else per server on this machine."""
+        if self.uses_server:
+            return self.keyword_cache_dir / f"{self.chroma_host}-{self.chroma_port}"
+        return self.chroma_dir
 
     @property
     def index_location(self) -> str:

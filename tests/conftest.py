@@ -18,7 +18,7 @@ from bench.processes import free_port, serve  # noqa: F401 (tests import them fr
 
 REPO = Path(__file__).resolve().parent.parent
 SEED_NOTE = REPO / "corpus" / "aws-notes.md"
-_PREFIXES = ("NOTES_", "CHROMA_", "EMBED_", "LLM_", "COLLECTION")
+_PREFIXES = ("NOTES_", "CHROMA_", "EMBED_", "LLM_", "COLLECTION", "KEYWORD_")
 
 
 @pytest.fixture(autouse=True)

@@ -235,3 +235,34 @@ def test_the_keyword_index_ingest_writes_equals_the_one_a_reader_builds_from_chr
         assert written.metadatas == rebuilt.metadatas and written.sections == rebuilt.sections
         assert written.vocabulary == rebuilt.vocabulary and written.names == rebuilt.names
         assert (written.weights != rebuilt.weights).nnz == 0
+
+
+def test_a_server_index_keeps_its_keyword_cache_on_this_machine_per_collection(chroma_server, seed_dir, model,
+                                                                                 tmp_path, monkeypatch):
+    import qa.keyword
+    from qa.service import NotesQA
+    from qa.store import drop_index
+
+    host, port, _ = chroma_server
+    cache = tmp_path / "keyword-cache"
+    settings = make_settings(seed_dir, tmp_path / "unused", chroma_host=host, chroma_port=port,
+                             collection="server-cached", keyword_cache_dir=cache)
+    first = sync_index(settings, model, progress=False)
+    assert len(list((cache / f"{host}-{port}").glob(f"keyword-server-cached-*-{first.generation}-*.pkl"))) == 1
+    with monkeypatch.context() as patch:
+        patch.setattr(qa.keyword, "build_keyword_index", lambda *a, **kw: pytest.fail("rebuilt, not loaded"))
+        assert "900 seconds" in NotesQA.load(settings, model=model, build_if_missing=False).ask(
+            "How long can a Lambda function run?").text
+
+    # A new collection of the same name (a wiped server), ingested from another machine (another cache),
+    # starts again at the same generation number: this machine's cache of the old one must not be used.
+    other = tmp_path / "other-notes"
+    other.mkdir()
+    (other / "zorblax.md").write_text("# Zorblax\n\nThe Zorblax limit is 77 widgets per second.\n")
+    drop_index(settings)
+    elsewhere = make_settings(other, tmp_path / "unused", chroma_host=host, chroma_port=port,
+                              collection="server-cached", keyword_cache_dir=tmp_path / "elsewhere")
+    assert sync_index(elsewhere, model, progress=False).generation == first.generation
+    answer = NotesQA.load(settings, model=model, build_if_missing=False).ask("What is the Zorblax limit?")
+    assert "77 widgets" in answer.text and answer.citations[0].source == "zorblax.md"
+    assert answer.retrieval.keyword.ids == [answer.retrieval.sections[0].chunks[0].id]  # not the old notes
