@@ -17,7 +17,7 @@ from qa.embeddings import EmbeddingModel
 from qa.errors import NotesQAError
 from qa.keyword import fit_keyword_index, save_keyword_index
 from qa.settings import Settings
-from qa.store import ALIVE, IndexState, NotesIndex, drop_index, open_index
+from qa.store import ALIVE, IndexState, NotesIndex, drop_index, is_alive, open_index
 
 NOTE_SUFFIXES = (".md", ".markdown", ".txt")
 DEFAULT_WRITE_BATCH = 256
@@ -144,6 +144,11 @@ def _batches(items: list, size: int) -> Iterator[list]:
         yield items[start:start + size]
 
 
+def _stored_metadata(chunk: Chunk, added_gen: int) -> dict:
+    """A chunk's metadata as stored: traceability fields plus the generation that added it, alive."""
+    return {**chunk.metadata(), "added_gen": added_gen, "retired_gen": ALIVE}
+
+
 def _embed_and_add(index: NotesIndex, model: EmbeddingModel, chunks: list[Chunk], generation: int, *,
                    batch_size: int, progress: bool, on_progress: ProgressFn | None) -> None:
     from tqdm import tqdm
@@ -158,7 +163,7 @@ def _embed_and_add(index: NotesIndex, model: EmbeddingModel, chunks: list[Chunk]
         # vector is of the heading-prefixed text, and write generation fields for the commit protocol.
         index.collection.upsert(
             ids=[c.id for c in batch], embeddings=vectors, documents=[c.text for c in batch],
-            metadatas=[{**c.metadata(), "added_gen": generation, "retired_gen": ALIVE} for c in batch],
+            metadatas=[_stored_metadata(c, generation) for c in batch],
         )
         done += len(batch)
         bar.update(len(batch))
@@ -197,16 +202,14 @@ def sync_index(settings: Settings, model: EmbeddingModel, *, rebuild: bool = Fal
         stored = dict(zip(present["ids"], present["metadatas"]))
         grace_over = time.time() - (state.ingested_at or 0.0) > RETIRED_GRACE_S
 
-        def alive(md: dict) -> bool:
-            return md["added_gen"] <= committed < md["retired_gen"]
-
         def unfinished(md: dict) -> bool:  # written by an interrupted run, never committed
             return md["added_gen"] > committed
 
         def expired(md: dict) -> bool:  # retired, and no reader of the previous generation can need it
             return md["retired_gen"] < committed or (md["retired_gen"] == committed and grace_over)
 
-        old_keys = {(md["source"], md["anchor"], md["ordinal"]): cid for cid, md in stored.items() if alive(md)}
+        old_keys = {(md["source"], md["anchor"], md["ordinal"]): cid for cid, md in stored.items()
+                    if is_alive(md, committed)}
         new_keys = {(c.section.source, c.section.anchor, c.ordinal): cid for cid, c in desired.items()}
         report.added = len(new_keys.keys() - old_keys.keys())
         report.removed = len(old_keys.keys() - new_keys.keys())
@@ -220,18 +223,17 @@ def sync_index(settings: Settings, model: EmbeddingModel, *, rebuild: bool = Fal
         for cid, chunk in desired.items():
             if cid in stored:
                 md = stored[cid]
-                want = {**chunk.metadata(), "added_gen": md["added_gen"] if alive(md) else new_gen,
-                        "retired_gen": ALIVE}
+                want = _stored_metadata(chunk, md["added_gen"] if is_alive(md, committed) else new_gen)
                 final_mds[cid] = {**md, **want}  # Chroma's update merges keys
                 if any(md.get(k) != v for k, v in want.items()):
                     relabel_ids.append(cid)
                     relabel_mds.append(want)
             else:
-                final_mds[cid] = {**chunk.metadata(), "added_gen": new_gen, "retired_gen": ALIVE}
-        retire = [cid for cid, md in stored.items() if cid not in desired and alive(md)]
+                final_mds[cid] = _stored_metadata(chunk, new_gen)
+        retire = [cid for cid, md in stored.items() if cid not in desired and is_alive(md, committed)]
         leftovers = [cid for cid, md in stored.items() if cid not in desired and unfinished(md)]
-        garbage = leftovers + [cid for cid, md in stored.items()
-                               if cid not in desired and not alive(md) and not unfinished(md) and expired(md)]
+        garbage = leftovers + [cid for cid, md in stored.items() if cid not in desired
+                               and not is_alive(md, committed) and not unfinished(md) and expired(md)]
         for cid in retire:
             relabel_ids.append(cid)
             relabel_mds.append({**stored[cid], "retired_gen": new_gen})

@@ -14,7 +14,7 @@ from ingest.parse import HEADING_PATH_SEPARATOR, SectionAddress
 from qa.embeddings import EmbeddingModel
 from qa.keyword import KeywordIndex, load_keyword_index
 from qa.errors import IndexMissing, NotesQAError, StoreUnavailable
-from qa.store import NotesIndex, alive_filter, explain_failure, folder_stamp
+from qa.store import NotesIndex, alive_filter, explain_failure, folder_stamp, is_alive
 
 DEFAULT_K = 5
 DEFAULT_CANDIDATES = 30
@@ -226,8 +226,7 @@ class Retriever:
             return self._query(vector, n_results, {"$and": where["$and"] + [{"source": source}]})
         asked = n_results * DENSE_SPARE_FACTOR
         result = self._query(vector, asked, None)
-        keep = [i for i, md in enumerate(result["metadatas"][0])
-                if md and int(md.get("added_gen", 0)) <= generation < int(md.get("retired_gen", 0))][:n_results]
+        keep = [i for i, md in enumerate(result["metadatas"][0]) if is_alive(md, generation)][:n_results]
         if len(keep) < n_results and len(result["ids"][0]) == asked:
             return self._query(vector, n_results, where)
         return {key: [[result[key][0][i] for i in keep]] for key in ("ids", "documents", "metadatas", "distances")}

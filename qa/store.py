@@ -134,6 +134,11 @@ def alive_filter(generation: int) -> dict:
     return {"$and": [{"added_gen": {"$lte": generation}}, {"retired_gen": {"$gt": generation}}]}
 
 
+def is_alive(metadata: dict, generation: int) -> bool:
+    """The same test as `alive_filter`, on one chunk's metadata."""
+    return metadata["added_gen"] <= generation < metadata["retired_gen"]
+
+
 def _is_not_found(exc: Exception) -> bool:
     return "does not exist" in str(exc) or type(exc).__name__ in ("NotFoundError", "InvalidCollectionException")
 
