@@ -53,6 +53,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 from bench.processes import free_port, serve
+from bench.stats import percentile
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_CLIENTS = 8
@@ -172,13 +173,6 @@ class LoadResult:
 
 
 # ------------------------------------------------------------------------------------------ helpers
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
 def read_items(path: Path) -> list[Item]:

@@ -16,15 +16,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.stats import percentile
 from ingest.index import sync_index
 from qa.embeddings import load_embedding_model
 from qa.service import NotesQA
 from qa.settings import Settings
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
 def main(argv: list[str] | None = None) -> None:

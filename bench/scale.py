@@ -37,6 +37,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from bench.stats import percentile
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CHUNKS = 20_000
 DEFAULT_REPEAT = 3
@@ -60,11 +62,6 @@ LOG_TAIL_LINES = 40
 
 
 # --- small helpers --------------------------------------------------------------------------------------
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
-
 
 def peak_rss_mb() -> float:
     """This process's peak resident set size (ru_maxrss is in KiB on Linux)."""

@@ -242,12 +242,18 @@ def filtered_ids(retriever, vector, n: int, generation: int) -> list[str]:
                                             include=[])["ids"][0]
 
 
-def test_dense_search_matches_chromas_filtered_query_without_filtering_in_chroma(notes_qa, model, monkeypatch):
-    retriever = notes_qa.retriever
-    generation = retriever.keyword_index().generation
+def record_wheres(retriever, monkeypatch) -> list:
+    """The `where` of every Chroma query the retriever makes from now on (the real queries still run)."""
     calls = []
     query = retriever._query
     monkeypatch.setattr(retriever, "_query", lambda *a, **kw: calls.append(a[2]) or query(*a, **kw))
+    return calls
+
+
+def test_dense_search_matches_chromas_filtered_query_without_filtering_in_chroma(notes_qa, model, monkeypatch):
+    retriever = notes_qa.retriever
+    generation = retriever.keyword_index().generation
+    calls = record_wheres(retriever, monkeypatch)
     for question in ("How long can a Lambda function run?", "Where does Neptune load data from?"):
         vector = model.embed_query(question)
         got = retriever._dense(vector, 30, generation, None)
@@ -265,9 +271,7 @@ def test_dense_search_drops_retired_chunks_and_falls_back_when_most_neighbours_a
     retriever = qa.retriever
     generation = retriever.keyword_index().generation
     stored = retriever.index.collection.count()
-    calls = []
-    query = retriever._query
-    monkeypatch.setattr(retriever, "_query", lambda *a, **kw: calls.append(a[2]) or query(*a, **kw))
+    calls = record_wheres(retriever, monkeypatch)
     vector = model.embed_query("How long can a Lambda function run?")
     got = retriever._dense(vector, 5, generation, None)
     assert stored > 100 and len(got["ids"][0]) == 1  # one alive chunk among the retired ones
