@@ -23,7 +23,7 @@ import warnings
 from pathlib import Path
 
 from ingest.chunk import chunk_sections
-from ingest.parse import parse_markdown
+from notes.parse import parse_note
 
 DEFAULT_CHUNKS = 20_000
 DEFAULT_PACKAGES = ("numpy", "scipy", "pandas", "sklearn", "sympy", "pydantic", "chromadb")
@@ -99,7 +99,7 @@ def _importable(name: str) -> bool:
 
 
 def count_chunks(text: str, source: str) -> int:
-    return len(chunk_sections(parse_markdown(text, source).content_sections))
+    return len(chunk_sections(parse_note(text, source).content_sections))
 
 
 def build_corpus(out: Path, *, chunks: int = DEFAULT_CHUNKS, seed: Path | None = None,

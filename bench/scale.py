@@ -169,7 +169,7 @@ class CallTimer:
 # (label, module or class path, attribute): the steps of ingest, of the keyword index build and of a query.
 PROFILE_POINTS = (
     ("read files", "ingest.index", "read_note"),
-    ("parse Markdown", "ingest.index", "parse_markdown"),
+    ("parse Markdown", "ingest.index", "parse_note"),
     ("load_corpus (read + parse)", "ingest.index", "load_corpus"),
     ("chunk sections", "ingest.index", "chunk_sections"),
     ("fetch stored chunks (get_chunks)", "qa.store:NotesIndex", "get_chunks"),

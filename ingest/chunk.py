@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-from ingest.parse import HEADING_PATH_SEPARATOR, Section, clean_text
+from notes.blocks import plain_text
+from notes.model import HEADING_PATH_SEPARATOR, Section
 
 # all-MiniLM-L6-v2 reads at most 256 word pieces; ~900 characters of English plus the heading path
 # stays under that, so nothing a chunk holds is silently cut off by the model.
@@ -60,7 +61,7 @@ def make_splitter(*, chunk_chars: int = DEFAULT_CHUNK_CHARS, overlap_chars: int 
 def chunk_section(section: Section, *, splitter: RecursiveCharacterTextSplitter | None = None) -> list[Chunk]:
     """Split one section's cleaned text; each chunk's embedded text starts with its heading path."""
     splitter = splitter or make_splitter()
-    body = clean_text(section.text)
+    body = plain_text(section.text)
     if not body:
         return []
     prefix = HEADING_PATH_SEPARATOR.join(section.heading_path)

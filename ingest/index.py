@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ingest.chunk import Chunk, chunk_sections
-from ingest.parse import ParsedNote, parse_markdown
+from notes.model import ParsedNote
+from notes.parse import parse_note
 from qa.embeddings import EmbeddingModel
 from qa.errors import NotesQAError
 from qa.keyword import fit_keyword_index, save_keyword_index
@@ -113,7 +114,7 @@ def load_corpus(notes_dir: Path, *, max_bytes: int = 5 * 1024 * 1024) -> NotesCo
         except (SkipFile, OSError) as exc:
             skipped.append(f"{source}: skipped: {exc}")
             continue
-        note = parse_markdown(text, source)
+        note = parse_note(text, source)
         if not note.content_sections:
             skipped.append(f"{source}: skipped: nothing to index" + (" (only a table of contents)"
                            if any(s.is_navigation for s in note.sections) else ""))

@@ -28,10 +28,10 @@ from functools import lru_cache
 
 import numpy as np
 
-from ingest.parse import section_url
+from notes.model import section_url
+from notes.units import Unit, units_of
 from qa.retrieve import Retrieval, SectionHit
 from qa.text import content_terms, numbers_in, question_names, tokenize
-from qa.units import Unit, extract_units
 
 DEFAULT_MAX_SENTENCES = 4
 DEFAULT_SECTIONS_CONSIDERED = 4
@@ -164,12 +164,6 @@ def weighted_share(terms: list[str], found: set[str], idf) -> float:
     """IDF-weighted share of `terms` that occur in `found`."""
     total = sum(idf(t) for t in terms)
     return sum(idf(t) for t in terms if t in found) / total if total else 0.0
-
-
-@lru_cache(maxsize=4096)
-def units_of(section_text: str) -> tuple[Unit, ...]:
-    """A section's answer units, parsed once per process."""
-    return tuple(extract_units(section_text))
 
 
 @lru_cache(maxsize=16384)

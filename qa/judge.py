@@ -40,8 +40,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ingest.parse import clean_text
-from qa.text import content_terms, numbers_in, split_sentences, tokenize
+from notes.blocks import plain_text
+from notes.sentences import split_sentences
+from qa.text import content_terms, numbers_in, tokenize
 
 # Fitted by `python -m eval.judge` on the hand labels in eval/judge_labels.jsonl.
 THRESHOLDS_PATH = Path(__file__).resolve().parent / "judge_thresholds.json"
@@ -90,7 +91,7 @@ def strip_citations(text: str) -> str:
 
 def normalise(text: str) -> str:
     """Plain text for matching: no citation markers or Markdown, numbers split from units (10GB → 10 GB)."""
-    return _NUMBER_THEN_UNIT.sub(r"\1 \2", clean_text(strip_citations(text)))
+    return _NUMBER_THEN_UNIT.sub(r"\1 \2", plain_text(strip_citations(text)))
 
 
 MIN_SHARED_PREFIX = 5

@@ -15,13 +15,15 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from ingest.parse import clean_text
-from qa.answer import NOT_COVERED, Answer, AnswerSentence, Citation, Decision, units_of
+from notes.blocks import plain_text
+from notes.sentences import split_sentences
+from notes.units import units_of
+from qa.answer import NOT_COVERED, Answer, AnswerSentence, Citation, Decision
 from qa.conversation import condense_query, is_follow_up
 from qa.errors import NotesQAError
 from qa.retrieve import DEFAULT_K, SectionHit
 from qa.settings import Settings
-from qa.text import split_sentences
+
 
 PROVIDERS = ("none", "ollama", "openai")
 DEFAULT_OLLAMA_MODEL = "llama3.2"
@@ -99,7 +101,7 @@ def describe_model(settings: Settings) -> str:
 def passage_text(section: SectionHit) -> str:
     """What the model (and the judge) reads for one section: its heading path and cleaned text,
     without sentences that try to give instructions (they stay in the note, not in the prompt)."""
-    body = clean_text(section.text)
+    body = plain_text(section.text)
     kept = []
     for line in body.splitlines():
         spans = split_sentences(line) or [(0, len(line))]

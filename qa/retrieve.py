@@ -10,7 +10,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from ingest.parse import HEADING_PATH_SEPARATOR, SectionAddress
+from notes.model import HEADING_PATH_SEPARATOR, SectionAddress
 from qa.embeddings import EmbeddingModel
 from qa.keyword import KeywordIndex, load_keyword_index
 from qa.errors import IndexMissing, NotesQAError, StoreUnavailable

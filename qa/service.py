@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from functools import cached_property
 
-from qa.answer import Answer, UnitScorer, compose_answer
+from qa.answer import DEFAULT_SECTIONS_CONSIDERED, Answer, UnitScorer, compose_answer
 from qa.conversation import condense_query
 from qa.embeddings import EmbeddingModel, load_embedding_model
 from qa.errors import BadQuestion, IndexMissing
@@ -121,9 +121,12 @@ class NotesQA:
         text, notice = clean_question(question)
         keyword = self.retriever.keyword_index()  # one snapshot per question: no mixed generations
         query = condense_query(text, history, names=keyword.names)
-        retrieval = self.retriever.search(query, k=k, source=source, under=under, keyword=keyword)
+        # The answer reads as many sections as it needs; `k` is how many the caller lists as retrieved.
+        retrieval = self.retriever.search(query, k=max(k, DEFAULT_SECTIONS_CONSIDERED), source=source, under=under,
+                                          keyword=keyword)
         t_retrieved = time.perf_counter()
         answer = compose_answer(text, retrieval, self.scorer)
+        retrieval.sections = retrieval.sections[:k]
         done = time.perf_counter()
         answer.notice = notice
         answer.timings_ms = {"retrieve": (t_retrieved - started) * 1000, "answer": (done - t_retrieved) * 1000,

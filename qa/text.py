@@ -26,7 +26,6 @@ GENERIC_TERMS = frozenset("aws amazon service services".split())
 
 _TOKEN = re.compile(r"[a-z0-9]+(?:[.'][a-z0-9]+)*")
 _NUMBER = re.compile(r"(?<![A-Za-z])\d+(?:[.,]\d+)*")
-_ABBREVIATIONS = ("e.g.", "i.e.", "vs.", "etc.", "approx.", "incl.", "no.", "fig.", "cf.", "mr.", "dr.")
 
 
 @lru_cache(maxsize=65536)  # a few thousand distinct words, stemmed for every chunk of every keyword build
@@ -117,22 +116,3 @@ def content_terms(text: str) -> list[str]:
 def numbers_in(text: str) -> set[str]:
     """Numbers as written (`900`, `0.20`, `1,000,000` → `1000000`)."""
     return {n.replace(",", "") for n in _NUMBER.findall(text)}
-
-
-def split_sentences(text: str) -> list[tuple[int, int]]:
-    """(start, end) spans of sentences in `text`; abbreviations and decimals do not end one."""
-    spans, start = [], 0
-    for m in re.finditer(r"[.!?](?=\s+[A-Z\"'(*\[])", text):
-        end = m.end()
-        tail = text[max(start, end - 8):end].lower()
-        if any(tail.endswith(a) for a in _ABBREVIATIONS):
-            continue
-        if re.search(r"\b[A-Z]\.$", text[max(start, end - 3):end]):
-            continue  # initials like "U.S."
-        spans.append((start, end))
-        start = end
-        while start < len(text) and text[start].isspace():
-            start += 1
-    if text[start:].strip():
-        spans.append((start, len(text.rstrip())))
-    return [(s, e) for s, e in spans if text[s:e].strip()]

@@ -1,11 +1,13 @@
-"""Markdown → sections and sections → chunks (no model needed)."""
+"""Markdown → sections and sections → chunks (no model needed), on the seed note and small texts."""
 
 from __future__ import annotations
 
 from conftest import SEED_NOTE
 
 from ingest.chunk import chunk_sections
-from ingest.parse import clean_text, parse_markdown, slugify
+from notes.blocks import plain_text
+from notes.parse import parse_note
+from notes.slug import slug
 
 EXPECTED_HEADINGS = {
     "1": "AWS Neptune", "2": "How to set up a Neptune Cluster", "3": "How to interact with our Neptune Cluster",
@@ -25,7 +27,7 @@ PARENTS = {"1": None, "2": "1", "6": "5", "7": "5", "10": None, "11": "10", "15"
 
 
 def seed_note():
-    return parse_markdown(SEED_NOTE.read_text(encoding="utf-8"), "aws-notes.md")
+    return parse_note(SEED_NOTE.read_text(encoding="utf-8"), "aws-notes.md")
 
 
 def test_seed_note_has_exactly_the_31_anchored_sections():
@@ -65,50 +67,50 @@ def test_table_of_contents_is_navigation_and_never_chunked():
 
 
 def test_slugs_follow_github_rules_and_repeats_get_suffixes():
-    assert slugify("Lambda@Edge:") == "lambdaedge"
-    assert slugify("Read/Write Capacity Modes") == "readwrite-capacity-modes"
-    assert slugify("DynamoDB - Backups for Disaster Recovery") == "dynamodb---backups-for-disaster-recovery"
-    assert slugify("Time To Live (TTL)") == "time-to-live-ttl"
-    note = parse_markdown("# Setup\ntext\n## Notes\na\n## Notes\nb\n## Notes\nc\n", "n.md")
+    assert slug("Lambda@Edge:") == "lambdaedge"
+    assert slug("Read/Write Capacity Modes") == "readwrite-capacity-modes"
+    assert slug("DynamoDB - Backups for Disaster Recovery") == "dynamodb---backups-for-disaster-recovery"
+    assert slug("Time To Live (TTL)") == "time-to-live-ttl"
+    note = parse_note("# Setup\ntext\n## Notes\na\n## Notes\nb\n## Notes\nc\n", "n.md")
     assert [s.anchor for s in note.sections] == ["setup", "notes", "notes-1", "notes-2"]
 
 
 def test_explicit_anchors_win_and_duplicates_warn():
     text = '<a id="first"></a>\n\n# One\nx\n<a name="first"></a>\n# Two\ny\n## <a name="inline"></a>Three\nz\n'
-    note = parse_markdown(text, "d.md")
+    note = parse_note(text, "d.md")
     assert [s.anchor for s in note.sections] == ["first", "first-1", "inline"]
     assert [s.heading for s in note.sections] == ["One", "Two", "Three"]
     assert len(note.warnings) == 1 and "d.md" in note.warnings[0] and "duplicate anchor" in note.warnings[0]
 
 
 def test_text_before_the_first_heading_is_its_own_section():
-    note = parse_markdown("Some intro words.\n\n# Title\nbody\n", "folder/my-note.md")
+    note = parse_note("Some intro words.\n\n# Title\nbody\n", "folder/my-note.md")
     assert note.sections[0].anchor == "" and note.sections[0].heading == "my-note"
     assert note.sections[0].text == "Some intro words."
     assert note.sections[1].heading_path == ("Title",)
 
 
 def test_headings_inside_code_fences_are_not_sections():
-    note = parse_markdown("# Real\n```bash\n# not a heading\n```\ntail\n", "c.md")
+    note = parse_note("# Real\n```bash\n# not a heading\n```\ntail\n", "c.md")
     assert [s.heading for s in note.sections] == ["Real"]
     assert "# not a heading" in note.sections[0].text
 
 
 def test_heading_without_text_warns_and_keeps_its_lines():
-    note = parse_markdown("# Top\nA\n##\nB\n", "e.md")
+    note = parse_note("# Top\nA\n##\nB\n", "e.md")
     assert [s.heading for s in note.sections] == ["Top"]
     assert "B" in note.sections[0].text
     assert note.warnings and "e.md:3" in note.warnings[0] and "no text" in note.warnings[0]
 
 
 def test_setext_headings_are_sections():
-    note = parse_markdown("Title\n=====\nbody\n\nSub\n---\nmore\n", "s.md")
+    note = parse_note("Title\n=====\nbody\n\nSub\n---\nmore\n", "s.md")
     assert [(s.heading, s.level) for s in note.sections] == [("Title", 1), ("Sub", 2)]
 
 
-def test_images_and_bare_anchors_are_dropped_from_embedded_text():
+def test_images_links_html_and_emphasis_reduce_to_their_words():
     raw = '![](https://x/img.png) See <a href="https://a">the docs</a> and [guide](https://g). <a name="x"></a> **bold**'
-    assert clean_text(raw) == "See the docs and guide.  bold"
+    assert plain_text(raw) == "See the docs and guide. bold"
     chunks = chunk_sections(seed_note().sections)
     assert not any("![" in c.embed_text or "<a " in c.embed_text for c in chunks)
 
@@ -120,7 +122,7 @@ def test_chunks_stay_in_their_section_and_start_with_the_heading_path():
     for chunk in chunks:
         section = by_anchor[chunk.section.anchor]
         assert chunk.embed_text.startswith(" › ".join(section.heading_path))
-        words = clean_text(section.text)
+        words = plain_text(section.text)
         assert chunk.text in words  # a chunk is a piece of its own section, never of two
         md = chunk.metadata()
         assert {"source", "anchor", "heading", "heading_path", "start_line", "end_line", "hash"} <= md.keys()

@@ -103,9 +103,9 @@ def source_items(message: dict) -> list[dict]:
 
 def _plain(quote: str) -> str:
     """A quote as readable text: Markdown/HTML markup of the note dropped, words kept."""
-    from ingest.parse import clean_text
+    from notes.blocks import plain_text
 
-    return clean_text(quote) or quote
+    return plain_text(quote) or quote
 
 
 def closest_sections(message: dict, n: int = CLOSEST_SHOWN) -> list[dict]:

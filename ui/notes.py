@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ingest.index import NOTE_SUFFIXES, iter_note_files, read_note
-from ingest.parse import ParsedNote, Section, parse_markdown
+from notes.model import ParsedNote, Section
+from notes.parse import parse_note
 from ui.links import note_url
 from ui.markdown import escape_markdown
 
@@ -65,7 +66,7 @@ def load_note(notes_dir: Path, source: str, *, max_bytes: int = 5 * 1024 * 1024)
         text = read_note(notes_dir / source, notes_dir, max_bytes=max_bytes)
     except Exception as exc:  # SkipFile or OSError: say why in one sentence
         raise NotesQAError(f"The note {source} cannot be shown: {exc}.") from exc
-    return parse_markdown(text, source)
+    return parse_note(text, source)
 
 
 def shown_sections(note: ParsedNote) -> list[Section]:
