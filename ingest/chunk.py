@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from notes.blocks import plain_text
-from notes.model import HEADING_PATH_SEPARATOR, Section
+from notes.model import HEADING_PATH_SEPARATOR, TAG_SEPARATOR, Section
 
 # all-MiniLM-L6-v2 reads at most 256 word pieces; ~900 characters of English plus the heading path
 # stays under that, so nothing a chunk holds is silently cut off by the model.
@@ -47,6 +47,8 @@ class Chunk:
             "end_line": s.end_line,
             "ordinal": self.ordinal,
             "hash": self.hash,
+            "title": s.title,
+            "tags": TAG_SEPARATOR.join(s.tags),
             **extra,
         }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import os
 import sys
 import time
@@ -78,6 +79,20 @@ def iter_note_files(notes_dir: Path) -> Iterator[Path]:
         for name in sorted(files):
             if not name.startswith(".") and name.lower().endswith(NOTE_SUFFIXES):
                 yield Path(root) / name
+
+
+def notes_stamp(notes_dir: Path) -> str:
+    """A fingerprint of the notes folder from file names, sizes and modification times (no reading):
+    cheap enough to ask every few seconds whether the notes changed since they were indexed."""
+    digest = hashlib.sha1()
+    if Path(notes_dir).is_dir():
+        for path in iter_note_files(Path(notes_dir)):
+            try:
+                stat = path.stat()
+            except OSError:
+                continue
+            digest.update(f"{path.relative_to(notes_dir).as_posix()}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
 
 
 def read_note(path: Path, notes_dir: Path, *, max_bytes: int) -> str:
@@ -185,6 +200,7 @@ def sync_index(settings: Settings, model: EmbeddingModel, *, rebuild: bool = Fal
                on_progress: ProgressFn | None = None, client=None) -> IngestReport:
     """Bring the index in line with the notes folder; see qa/store.py for the commit protocol."""
     started = time.perf_counter()
+    stamp = notes_stamp(settings.notes_dir)  # before reading: an edit made during the run shows as a change
     corpus = load_corpus(settings.notes_dir, max_bytes=settings.max_file_bytes)
     sections = [s for n in corpus.notes for s in n.content_sections]
     desired = {c.id: c for c in chunk_sections(sections)}
@@ -263,7 +279,7 @@ def sync_index(settings: Settings, model: EmbeddingModel, *, rebuild: bool = Fal
             generation=generation, model=model.name, dimension=model.dimension,
             ingested_at=time.time() if changed else state.ingested_at,  # when this generation was committed
             notes_dir=str(settings.notes_dir), files=report.files, sections=report.sections,
-            chunks=report.chunks, extra={"seconds": round(report.seconds, 2), "skipped": len(report.skipped)},
+            chunks=report.chunks, notes_stamp=stamp, extra={"seconds": round(report.seconds, 2), "skipped": len(report.skipped)},
         ))
     report.generation = generation
     report.seconds = time.perf_counter() - started

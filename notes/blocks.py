@@ -160,6 +160,24 @@ def _inline_display(inline: Token, offsets: list[int]) -> tuple[str, list[int], 
     return _collapse(chars, where), label
 
 
+def in_page_links_only(children: list[Token]) -> bool:
+    """Only links to `#…` in this page (and blanks or decoration inside them)."""
+    links, depth = 0, 0
+    for child in children:
+        if child.type == "link_open":
+            if not str(child.attrGet("href") or "").startswith("#"):
+                return False
+            links += 1
+            depth += 1
+        elif child.type == "link_close":
+            depth -= 1
+        elif child.type in ("softbreak", "hardbreak") or (child.type == "text" and not child.content.strip()):
+            continue
+        elif depth == 0 and not (child.type in ("text", "html_inline") and not re.search(r"\w", child.content)):
+            return False
+    return links > 0
+
+
 def _collapse(chars: list[str], where: list[int]) -> tuple[str, list[int]]:
     text, positions, space = [], [], False
     for ch, pos in zip(chars, where):
@@ -271,6 +289,8 @@ def walk_blocks(markdown: str) -> BlockDoc:
                 add(Block("row", ROW_SEPARATOR.join(pairs), None, first, last, row_map[0], group=groups,
                           label=row_cells[0] if row_cells else ""))
         elif kind == "inline" and tokens[i - 1].type == "paragraph_open" and token.map:
+            if token.children and in_page_links_only(token.children):
+                continue  # "Back to top", a row of links to headings: navigation, not content
             offsets = _content_offsets(token, lines, starts)
             (text, where), lead = _inline_display(token, offsets)
             if not text:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 HEADING_PATH_SEPARATOR = " › "
+TAG_SEPARATOR = ","  # a note's tags joined, as index metadata holds only scalars
 
 
 def section_url(source: str, anchor: str) -> str:
@@ -54,7 +55,7 @@ class Section(SectionAddress):
 class NoteMeta:
     """Front matter: `title`, `tags` and `aliases` are used; every other field is kept as written."""
 
-    title: str = ""
+    title: str = ""  # front matter `title`, else the file name without its extension
     tags: tuple[str, ...] = ()
     aliases: tuple[str, ...] = ()
     fields: dict = field(default_factory=dict)

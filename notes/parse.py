@@ -9,10 +9,14 @@ of in-page links, a lone "Back to top" link).
 from __future__ import annotations
 
 import re
+import tomllib
 from dataclasses import dataclass
+
+import yaml
 
 from markdown_it.token import Token
 
+from notes.blocks import in_page_links_only
 from notes.markdown import parse_tokens
 from notes.model import NoteMeta, ParsedNote, Section
 from notes.slug import Slugger
@@ -48,28 +52,9 @@ def _inline_words(inline: Token, *, code_ticks: bool) -> str:
     return "".join(parts)
 
 
-def _in_page_link_only(children: list[Token]) -> bool:
-    """Only links to `#…` in this page (and blanks or decoration inside them)."""
-    links, depth = 0, 0
-    for child in children:
-        if child.type == "link_open":
-            if not str(child.attrGet("href") or "").startswith("#"):
-                return False
-            links += 1
-            depth += 1
-        elif child.type == "link_close":
-            depth -= 1
-        elif child.type in ("softbreak", "hardbreak") or (child.type == "text" and not child.content.strip()):
-            continue
-        elif depth == 0 and not (child.type in ("text", "html_inline") and not re.search(r"\w", child.content)):
-            return False
-    return links > 0
-
-
-def _navigation_lines(tokens: list[Token]) -> tuple[set[int], set[int]]:
-    """(lines of tables of contents, lines of lone in-page links such as "Back to top")."""
+def _navigation_lines(tokens: list[Token]) -> set[int]:
+    """Lines of tables of contents: lists or tables made only of links to headings of this page."""
     toc: set[int] = set()
-    lone: set[int] = set()
     i = 0
     while i < len(tokens):
         token = tokens[i]
@@ -87,7 +72,7 @@ def _navigation_lines(tokens: list[Token]) -> tuple[set[int], set[int]]:
                     depth -= 1
                 elif t.type == "inline" and tokens[j - 1].type in ("paragraph_open", "td_open"):
                     cells += 1
-                    if t.children and _in_page_link_only(t.children):
+                    if t.children and in_page_links_only(t.children):
                         links += 1
                     elif t.content.strip():
                         links = -len(tokens)  # some real content: not navigation
@@ -96,33 +81,31 @@ def _navigation_lines(tokens: list[Token]) -> tuple[set[int], set[int]]:
                 toc.update(range(*token.map))
             i = j
             continue
-        if token.type == "paragraph_open":
-            inline = tokens[i + 1]
-            if inline.children and _in_page_link_only(inline.children):
-                lone.update(range(*token.map))
         i += 1
-    return toc, lone
+    return toc
 
 
-def _meta(tokens: list[Token], toml: str | None, warnings: list[str], source: str) -> NoteMeta:
-    """Front matter (YAML between `---`, or TOML between `+++`) as metadata; bad front matter is ignored."""
-    fields = None
-    if toml is not None:
-        import tomllib
+_YAML_FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)?---[ \t]*(?:\n|\Z)", re.S)
+_TOML_FRONT_MATTER = re.compile(r"\A\+\+\+[ \t]*\n(.*?\n)?\+\+\+[ \t]*(?:\n|\Z)", re.S)
 
-        try:
-            fields = tomllib.loads(toml)
-        except tomllib.TOMLDecodeError as exc:
-            warnings.append(f"{source}:1: front matter is not valid TOML ({exc}); ignored")
-    elif tokens and tokens[0].type == "front_matter":
-        import yaml
 
-        try:
-            fields = yaml.safe_load(tokens[0].content)
-        except yaml.YAMLError as exc:
-            warnings.append(f"{source}:1: front matter is not valid YAML ({str(exc).splitlines()[0]}); ignored")
+def read_front_matter(text: str, source: str = "", warnings: list[str] | None = None) -> NoteMeta:
+    """A note's front matter (YAML between `---`, or TOML between `+++`) without parsing the rest.
+
+    Bad front matter is ignored, with a warning; `title` falls back to the file name.
+    """
+    fields, stem = None, source.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    yaml_match, toml_match = _YAML_FRONT_MATTER.match(text), _TOML_FRONT_MATTER.match(text)
+    try:
+        if yaml_match:
+            fields = yaml.safe_load(yaml_match.group(1) or "")
+        elif toml_match:
+            fields = tomllib.loads(toml_match.group(1) or "")
+    except (yaml.YAMLError, tomllib.TOMLDecodeError) as exc:
+        if warnings is not None:
+            warnings.append(f"{source}:1: the front matter cannot be read ({str(exc).splitlines()[0]}); ignored")
     if not isinstance(fields, dict):
-        return NoteMeta()
+        return NoteMeta(title=stem)
 
     def listed(value) -> tuple[str, ...]:
         if isinstance(value, str):
@@ -131,9 +114,9 @@ def _meta(tokens: list[Token], toml: str | None, warnings: list[str], source: st
             return ()
         return tuple(dict.fromkeys(str(v).strip().lstrip("#") for v in value if str(v).strip()))
 
-    title = fields.get("title")
-    return NoteMeta(title=str(title).strip() if title is not None else "", tags=listed(fields.get("tags")),
-                    aliases=listed(fields.get("aliases")), fields=fields)
+    title = str(fields.get("title") or "").strip() or stem
+    return NoteMeta(title=title, tags=listed(fields.get("tags")), aliases=listed(fields.get("aliases")),
+                    fields=fields)
 
 
 def _explicit_anchor(lines: list[str], heading_line: int) -> tuple[str | None, int | None]:
@@ -150,15 +133,14 @@ def parse_note(text: str, source: str) -> ParsedNote:
     """Split one note into sections; warnings name the file and line and say what was odd."""
     note = ParsedNote(source=source)
     tokens, prepared = parse_tokens(text)
-    note.meta = _meta(tokens, prepared.toml_front_matter, note.warnings, source)
+    note.meta = read_front_matter(text, source, note.warnings)
     lines = text.split("\n")
     skip: set[int] = set()
     if tokens and tokens[0].type == "front_matter":
         skip.update(range(*tokens[0].map))
     if prepared.toml_front_matter is not None:
         skip.update(range(prepared.toml_front_matter.count("\n") + 3))
-    toc, lone = _navigation_lines(tokens)
-    skip |= lone
+    toc = _navigation_lines(tokens)
 
     headings: list[_Heading] = []
     for i, token in enumerate(tokens):
@@ -176,7 +158,7 @@ def parse_note(text: str, source: str) -> ParsedNote:
         headings.append(_Heading(i, first if before and not inline_anchor else token.map[0], token.map[1],
                                  int(token.tag[1]), words, _inline_words(inline, code_ticks=False).strip(),
                                  explicit))
-    note.title = note.meta.title or source.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    note.title = note.meta.title
 
     slugger = Slugger()
     for h in headings:

@@ -7,7 +7,7 @@ import json
 import sys
 
 from qa.errors import BadQuestion, NotesQAError
-from qa.service import clean_question
+from qa.conversation import clean_question
 
 EXIT_BAD_USAGE = 2
 
@@ -23,6 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--k", type=int, default=5, help="sections to retrieve (default 5)")
         p.add_argument("--source", metavar="FILE", help="only search this note (path under the notes folder)")
         p.add_argument("--under", metavar="ANCHOR", help="only search this section and its subsections")
+        p.add_argument("--tag", action="append", default=[], metavar="TAG",
+                       help="only search notes with this front-matter tag (repeat for any of several)")
         p.add_argument("--mode", choices=("extractive", "llm"),
                        help="answer mode (default: llm when LLM_PROVIDER is set, else extractive)")
     return parser
@@ -56,7 +58,7 @@ def run_batch(qa, args) -> int:
             continue
         try:
             answer = qa.answer(item.get("question") or "", history=item.get("history"), k=args.k,
-                               source=args.source, under=args.under, mode=args.mode)
+                               source=args.source, under=args.under, tags=tuple(args.tag), mode=args.mode)
             out = {"id": item.get("id"), **answer.to_dict()}
         except BadQuestion as exc:
             out = {"id": item.get("id"), "question": item.get("question"), "error": str(exc)}
@@ -76,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
         qa = NotesQA.load()
         if args.command == "batch":
             return run_batch(qa, args)
-        answer = qa.answer(args.question, k=args.k, source=args.source, under=args.under, mode=args.mode)
+        answer = qa.answer(args.question, k=args.k, source=args.source, under=args.under, tags=tuple(args.tag),
+                           mode=args.mode)
     except NotesQAError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

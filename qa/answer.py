@@ -71,6 +71,7 @@ class Citation:
     heading: str
     heading_path: list[str]
     quote: str
+    title: str = ""  # the note's title
 
     @property
     def url(self) -> str:
@@ -78,7 +79,7 @@ class Citation:
 
     def to_dict(self) -> dict:
         return {"n": self.n, "source": self.source, "anchor": self.anchor, "heading": self.heading,
-                "heading_path": self.heading_path, "quote": self.quote, "url": self.url}
+                "heading_path": self.heading_path, "quote": self.quote, "url": self.url, "title": self.title}
 
 
 @dataclass
@@ -131,7 +132,7 @@ class Answer:
         retrieved = []
         for s in self.retrieval.sections if self.retrieval else []:
             retrieved.append({
-                "source": s.source, "anchor": s.anchor, "heading": s.heading,
+                "source": s.source, "anchor": s.anchor, "heading": s.heading, "title": s.title,
                 "heading_path": list(s.heading_path), "url": s.url, "score": round(s.fused, 5),
                 "dense_score": None if s.dense_score is None else round(s.dense_score, 4),
                 "keyword_score": None if s.keyword_score is None else round(s.keyword_score, 4),
@@ -274,7 +275,7 @@ def compose_answer(question: str, retrieval: Retrieval, scorer: UnitScorer, *,
     sentences: list[AnswerSentence] = []
     for n, su in enumerate(select_units(question, ranked, max_sentences=max_sentences), start=1):
         s = su.section
-        citations.append(Citation(n, s.source, s.anchor, s.heading, list(s.heading_path), su.unit.quote))
+        citations.append(Citation(n, s.source, s.anchor, s.heading, list(s.heading_path), su.unit.quote, s.title))
         sentences.append(AnswerSentence(su.unit.text, n))
     text = " ".join(f"{s.text} [{s.citation}]" for s in sentences)
     return Answer(question, text, False, citations, sentences, retrieval, decision)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from qa.errors import BadQuestion
 from qa.text import content_terms, question_names
 
 _ANAPHORA = re.compile(
@@ -11,6 +12,17 @@ _ANAPHORA = re.compile(
     r"\bthe (same|two|other|others|first|second|former|latter|previous|above)\b|"
     r"^\s*(?:(?:ok|okay|right|cool|thanks|great)\W+)?(and|also|what about|how about|so|then|but)\b", re.I)
 MIN_STANDALONE_TERMS = 3
+MAX_QUESTION_CHARS = 2000
+
+
+def clean_question(question: str | None) -> tuple[str, str | None]:
+    """The question to answer and a notice if it was trimmed; empty questions are refused."""
+    text = " ".join((question or "").split())
+    if not text:
+        raise BadQuestion("The question is empty: type a question about your notes.")
+    if len(text) > MAX_QUESTION_CHARS:
+        return text[:MAX_QUESTION_CHARS], f"The question was trimmed to its first {MAX_QUESTION_CHARS} characters."
+    return text, None
 
 
 def last_user_turns(history: list[dict] | None) -> list[str]:

@@ -19,7 +19,7 @@ from notes.blocks import plain_text
 from notes.sentences import split_sentences
 from notes.units import units_of
 from qa.answer import NOT_COVERED, Answer, AnswerSentence, Citation, Decision
-from qa.conversation import condense_query, is_follow_up
+from qa.conversation import clean_question, condense_query, is_follow_up
 from qa.errors import NotesQAError
 from qa.retrieve import DEFAULT_K, SectionHit
 from qa.settings import Settings
@@ -184,7 +184,7 @@ def assemble_answer(sections: list[SectionHit], checked: list[CheckedSentence], 
                 if key not in by_key:
                     by_key[key] = len(citations) + 1
                     citations.append(Citation(by_key[key], section.source, section.anchor, section.heading,
-                                              list(section.heading_path), quote))
+                                              list(section.heading_path), quote, section.title))
                 ns.append(by_key[key])
             sentences.append(AnswerSentence(item.text, ns[0], True))
             parts.append(f"{item.text} " + " ".join(f"[{n}]" for n in ns))
@@ -250,21 +250,19 @@ def _describe_failure(exc: Exception, timeout_s: float) -> str:
 
 def stream_llm_answer(qa, chat, question: str, *, history: list[dict] | None = None, k: int = DEFAULT_K,
                       passages: int = DEFAULT_PASSAGES, source: str | None = None, under: str | None = None,
-                      allow_general: bool = False, timeout_s: float | None = None) -> Iterator[str | Answer]:
+                      tags: tuple[str, ...] = (), allow_general: bool = False, timeout_s: float | None = None) -> Iterator[str | Answer]:
     """Yield the model's tokens as they come, then the checked `Answer` as the last item.
 
     `k` sections are retrieved (as in extractive mode); the best `passages` of them go to the model.
     On any model failure the last item is the extractive answer with a one-line notice.
     """
-    from qa.service import clean_question
-
     started = time.perf_counter()
     timeout_s = timeout_s if timeout_s is not None else qa.settings.llm_timeout_s
     text, trimmed = clean_question(question)
     keyword = qa.retriever.keyword_index()
     query = (condense_with_llm(chat, text, history, keyword.names, timeout_s=timeout_s)
              or condense_query(text, history, names=keyword.names))
-    retrieval = qa.retriever.search(query, k=k, source=source, under=under, keyword=keyword)
+    retrieval = qa.retriever.search(query, k=k, source=source, under=under, tags=tags, keyword=keyword)
     t_retrieved = time.perf_counter()
 
     def timings() -> dict[str, float]:
@@ -274,7 +272,7 @@ def stream_llm_answer(qa, chat, question: str, *, history: list[dict] | None = N
     sections = retrieval.sections[:passages]
 
     def fallback(reason: str) -> Answer:
-        answer = qa.ask(text, history=history, k=k, source=source, under=under)
+        answer = qa.ask(text, history=history, k=k, source=source, under=under, tags=tags)
         answer.notice = f"Showing the answer from your notes: {reason}."
         return answer
 

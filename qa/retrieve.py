@@ -10,7 +10,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from notes.model import HEADING_PATH_SEPARATOR, SectionAddress
+from notes.model import HEADING_PATH_SEPARATOR, TAG_SEPARATOR, SectionAddress
 from qa.embeddings import EmbeddingModel
 from qa.keyword import KeywordIndex, load_keyword_index
 from qa.errors import IndexMissing, NotesQAError, StoreUnavailable
@@ -56,6 +56,8 @@ class SectionHit(SectionAddress):
     keyword_score: float | None
     rank: int = 0
     chunks: list[ChunkHit] = field(default_factory=list)
+    title: str = ""  # the note's title (front matter, else its file name)
+    tags: tuple[str, ...] = ()
 
 
 @dataclass
@@ -84,8 +86,14 @@ def _section_order(chunk_ids: list[str], hits: dict) -> list[tuple[str, str]]:
     return list(dict.fromkeys((hits[c].metadata["source"], hits[c].metadata["anchor"]) for c in chunk_ids))
 
 
-def _in_scope(metadata: dict, source: str | None, under: str | None) -> bool:
+def chunk_tags(metadata: dict) -> tuple[str, ...]:
+    return tuple(t for t in str(metadata.get("tags") or "").split(TAG_SEPARATOR) if t)
+
+
+def _in_scope(metadata: dict, source: str | None, under: str | None, tags: tuple[str, ...] = ()) -> bool:
     if source and metadata.get("source") != source:
+        return False
+    if tags and not set(tags) & set(chunk_tags(metadata)):
         return False
     if under:
         anchors = str(metadata.get("anchor_path", "")).split(HEADING_PATH_SEPARATOR)
@@ -168,17 +176,19 @@ class Retriever:
             return self._keyword
 
     def search(self, query: str, *, k: int = DEFAULT_K, source: str | None = None, under: str | None = None,
-               candidates: int = DEFAULT_CANDIDATES, keyword: KeywordIndex | None = None) -> Retrieval:
-        """The best `k` sections for `query`, optionally within one note (`source`) or subtree (`under`)."""
+               tags: tuple[str, ...] = (), candidates: int = DEFAULT_CANDIDATES,
+               keyword: KeywordIndex | None = None) -> Retrieval:
+        """The best `k` sections for `query`, optionally within one note (`source`), a subtree (`under`) or
+        the notes carrying any of `tags`."""
         started = time.perf_counter()
         keyword = keyword or self.keyword_index()
         generation = keyword.generation
-        scoped = source or under
-        allowed = [i for i, m in enumerate(keyword.metadatas) if _in_scope(m, source, under)] if scoped else None
+        scoped = source or under or tags
+        allowed = [i for i, m in enumerate(keyword.metadatas) if _in_scope(m, source, under, tags)] if scoped else None
         t0 = time.perf_counter()
         vector = self.model.embed_query(query)
         t1 = time.perf_counter()
-        n_dense = min(max(candidates * (3 if under else 1), k), max(keyword.size, 1))
+        n_dense = min(max(candidates * (3 if under or tags else 1), k), max(keyword.size, 1))
         try:
             result = self._dense(vector, n_dense, generation, source)
         except NotesQAError:
@@ -190,7 +200,7 @@ class Retriever:
         dense_order = []
         for cid, doc, md, dist in zip(result["ids"][0], result["documents"][0], result["metadatas"][0],
                                       result["distances"][0]):
-            if not _in_scope(md, source, under):
+            if not _in_scope(md, source, under, tags):
                 continue
             dense_order.append(cid)
             hits[cid] = ChunkHit(cid, doc, md, dense_score=1.0 - float(dist), dense_rank=len(dense_order))
@@ -259,6 +269,7 @@ class Retriever:
                     start_line=int(md["start_line"]), end_line=int(md["end_line"]),
                     text=keyword.sections.get(key, hit.text), fused=section_scores[key],
                     dense_score=hit.dense_score, keyword_score=hit.keyword_score,
+                    title=str(md.get("title") or ""), tags=chunk_tags(md),
                 )
             else:
                 section.dense_score = _max(section.dense_score, hit.dense_score)

@@ -12,25 +12,12 @@ from collections.abc import Callable
 from functools import cached_property
 
 from qa.answer import DEFAULT_SECTIONS_CONSIDERED, Answer, UnitScorer, compose_answer
-from qa.conversation import condense_query
+from qa.conversation import MAX_QUESTION_CHARS, clean_question, condense_query  # noqa: F401 (re-exported)
 from qa.embeddings import EmbeddingModel, load_embedding_model
-from qa.errors import BadQuestion, IndexMissing
+from qa.errors import IndexMissing
 from qa.retrieve import DEFAULT_K, Retriever
 from qa.settings import Settings, load_settings
 from qa.store import NotesIndex, forget_clients, open_index
-
-MAX_QUESTION_CHARS = 2000
-
-
-def clean_question(question: str | None) -> tuple[str, str | None]:
-    """The question to answer and a notice if it was trimmed; empty questions are refused."""
-    text = " ".join((question or "").split())
-    if not text:
-        raise BadQuestion("The question is empty: type a question about your notes.")
-    if len(text) > MAX_QUESTION_CHARS:
-        return text[:MAX_QUESTION_CHARS], f"The question was trimmed to its first {MAX_QUESTION_CHARS} characters."
-    return text, None
-
 
 class NotesQA:
     """The loaded model, index and retriever; `ask` is safe to call from several threads."""
@@ -115,7 +102,7 @@ class NotesQA:
                        **options)
 
     def ask(self, question: str, *, history: list[dict] | None = None, k: int = DEFAULT_K,
-            source: str | None = None, under: str | None = None) -> Answer:
+            source: str | None = None, under: str | None = None, tags: tuple[str, ...] = ()) -> Answer:
         """Answer one question from the notes (extractive), with citations or an abstention."""
         started = time.perf_counter()
         text, notice = clean_question(question)
@@ -123,7 +110,7 @@ class NotesQA:
         query = condense_query(text, history, names=keyword.names)
         # The answer reads as many sections as it needs; `k` is how many the caller lists as retrieved.
         retrieval = self.retriever.search(query, k=max(k, DEFAULT_SECTIONS_CONSIDERED), source=source, under=under,
-                                          keyword=keyword)
+                                          tags=tuple(tags), keyword=keyword)
         t_retrieved = time.perf_counter()
         answer = compose_answer(text, retrieval, self.scorer)
         retrieval.sections = retrieval.sections[:k]

@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     embed_model: str = DEFAULT_EMBED_MODEL
     embed_batch_size: int = 64
     max_file_bytes: int = 5 * 1024 * 1024
+    auto_reindex: bool = False  # the app re-indexes by itself when a note changes on disk
 
     llm_provider: str = "none"
     llm_model: str | None = None

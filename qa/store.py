@@ -41,6 +41,7 @@ class IndexState:
     files: int = 0
     sections: int = 0
     chunks: int = 0
+    notes_stamp: str = ""  # sizes and modification times of the notes that were indexed (see ingest.index)
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -18,6 +18,9 @@ from bench.processes import free_port, serve  # noqa: F401 (tests import them fr
 
 REPO = Path(__file__).resolve().parent.parent
 SEED_NOTE = REPO / "corpus" / "aws-notes.md"
+# Notes by other people, read where they are (never copied into the project): see ../shared/corpora/README.md.
+CORPORA = Path(os.environ.get("NOTESQA_CORPORA", REPO.parent / "shared" / "corpora"))
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 _PREFIXES = ("NOTES_", "CHROMA_", "EMBED_", "LLM_", "COLLECTION", "KEYWORD_")
 
 
@@ -68,6 +71,32 @@ def notes_qa(seed_settings, model):
     from qa.service import NotesQA
 
     return NotesQA.load(seed_settings, model=model, build_if_missing=False)
+
+
+def corpus_dir(name: str) -> Path:
+    """A shared corpus folder (og-aws, poetry-docs), or skip when this machine does not have it."""
+    path = CORPORA / name
+    if not path.is_dir():
+        pytest.skip(f"{path} is missing (the shared corpora live next to the project; NOTESQA_CORPORA moves them)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def corpus_qa(tmp_path_factory, model):
+    """`corpus_qa(name)`: the question-answering service over a real index of one shared corpus, built once."""
+    from ingest.index import sync_index
+    from qa.service import NotesQA
+
+    built: dict[str, object] = {}
+
+    def get(name: str):
+        if name not in built:
+            settings = make_settings(corpus_dir(name), tmp_path_factory.mktemp(f"index-{name}") / ".chroma")
+            sync_index(settings, model, progress=False)
+            built[name] = NotesQA.load(settings, model=model, build_if_missing=False)
+        return built[name]
+
+    return get
 
 
 @pytest.fixture

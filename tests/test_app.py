@@ -338,3 +338,55 @@ def test_llm_mode_with_an_unreachable_model_falls_back_cleanly(monkeypatch, seed
     assert reply["answer"]["mode"] == "extractive" and "900 seconds" in reply["content"]
     assert "could not be reached" in reply["answer"]["notice"]
     assert any("could not be reached" in c.value for c in at.chat_message[1].caption)
+
+
+def test_notes_changed_on_disk_are_flagged_above_the_chat_with_a_one_click_reindex(monkeypatch, fresh_index):
+    from ui import state
+
+    at = start_app(monkeypatch, fresh_index.notes_dir, fresh_index.chroma_dir)
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert not [w for w in at.warning if "changed on disk" in w.value]
+
+    note = fresh_index.notes_dir / "aws-notes.md"
+    note.write_text(note.read_text() + "\n## Kafka\n\nKafka keeps messages for 7 days by default.\n")
+    state._notes_stamp.clear()  # the folder is looked at every few seconds; do not wait for it
+    at.run()
+    assert any("changed on disk" in w.value for w in at.warning)
+
+    at.button(key="stale_reindex").click().run()
+    assert not at.exception
+    at.run()
+    assert not [w for w in at.warning if "changed on disk" in w.value]
+    reply = ask(at, "How many days does Kafka keep messages by default?")
+    assert "7 days" in reply["answer"]["answer"]
+
+
+def test_front_matter_titles_name_notes_and_tags_filter_the_search(monkeypatch, tmp_path, model):
+    import shutil
+
+    from conftest import FIXTURES, make_settings
+    from ingest.index import sync_index
+
+    notes = tmp_path / "vault"
+    shutil.copytree(FIXTURES / "obsidian", notes)
+    settings = make_settings(notes, tmp_path / ".chroma")
+    sync_index(settings, model, progress=False)
+    at = start_app(monkeypatch, notes, settings.chroma_dir)
+    assert not at.exception and not at.error, [e.value for e in at.error]
+
+    tags = at.sidebar.multiselect[0]
+    assert tags.options == ["aws", "serverless"]
+    tags.select("aws").run()
+    assert at.sidebar.selectbox[0].options == ["All notes", "Serverless functions.md"]
+    reply = ask(at, "What does provisioned concurrency do?")
+    assert reply["scope"] == "notes tagged aws"
+    assert {s["source"] for s in reply["answer"]["retrieved"]} == {"Serverless functions.md"}
+
+    at.sidebar.multiselect[0].unselect("aws").run()
+    reply = ask(at, "What does provisioned concurrency do?")
+    assert reply["answer"]["citations"][0]["source"] == "Cold starts.md"
+    assert reply["answer"]["citations"][0]["title"] == "Cold starts"
+
+    at.switch_page("ui/pages/notes.py").run()
+    assert not at.exception
+    assert any("Cold starts" in c.value and "Tags:" in c.value and "`serverless`" in c.value for c in at.caption)

@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from conftest import REPO, free_port, make_settings, serve
+from conftest import CORPORA, FIXTURES, REPO, free_port, make_settings, serve
 
 CHROMIUM = "/usr/bin/chromium"
 if not Path(CHROMIUM).exists():
@@ -48,7 +48,11 @@ def app_url(tmp_path_factory, seed_settings, model):
     shutil.copytree(seed_settings.notes_dir, notes)
     shutil.copytree(seed_settings.chroma_dir, chroma)
     (notes / "evil.md").write_text(EVIL_NOTE, encoding="utf-8")
-    sync_index(make_settings(notes, chroma), model, progress=False)  # indexes evil.md only
+    for vault_note in (FIXTURES / "obsidian").glob("*.md"):  # an Obsidian vault's notes
+        shutil.copyfile(vault_note, notes / vault_note.name)
+    if (CORPORA / "poetry-docs").is_dir():  # a Hugo page with front matter and shortcodes
+        shutil.copyfile(CORPORA / "poetry-docs" / "managing-environments.md", notes / "managing-environments.md")
+    sync_index(make_settings(notes, chroma), model, progress=False)  # indexes the added notes only
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NOTES_", "CHROMA_", "EMBED_", "LLM_"))}
     env.update(NOTES_DIR=str(notes), CHROMA_DIR=str(chroma), CHROMA_HOST="", LLM_PROVIDER="none",
@@ -163,3 +167,35 @@ def test_script_in_a_note_or_question_never_runs(app_url, context, tmp_path):
         timeout=ANSWER_TIMEOUT_MS)
     page.wait_for_timeout(500)
     assert page.evaluate("window.__pwned") is None
+
+
+@pytest.mark.parametrize("note, anchor, quote, title", [
+    ("managing-environments.md", "managing-environments",
+     "But if it's not, it will use\none that it has already created or create a brand new one for you.",
+     "Managing environments"),
+    ("Serverless functions.md", "limits",
+     "A function invocation can run for at most fifteen minutes, after which the platform stops it\n> and reports "
+     "a timeout error.", "Serverless functions"),
+])
+def test_notes_page_shows_the_note_as_its_author_does_and_highlights_the_quote(app_url, context, tmp_path, note,
+                                                                                 anchor, quote, title):
+    from ui.links import note_url
+
+    if not (REPO.parent / "shared").exists() and note == "managing-environments.md":
+        pytest.skip("the shared corpora are not on this machine")
+    page = context.new_page()
+    page.goto(f"{app_url}/{note_url(note, anchor, quote)}")
+    expect(page.locator(f'[id="{anchor}"]')).to_be_visible(timeout=START_TIMEOUT_MS)
+    words = " ".join(quote.replace("\n>", " ").split())
+    marked = page.get_by_test_id("stMain").locator("span[style*='background']")  # the highlight, line by line
+    expect(marked.first).to_be_in_viewport(timeout=10_000)
+    shown = " ".join(" ".join(marked.all_inner_texts()).split())
+    assert shown == words
+    expect(page.get_by_text(title, exact=False).first).to_be_visible()
+    body = page.locator("[data-testid='stMain']").inner_text()
+    assert "{{%" not in body and "[!note]" not in body and "%%" not in body and "title:" not in body
+    page.screenshot(path=tmp_path / f"{anchor}.png", full_page=False)
+    if note == "Serverless functions.md":
+        expect(page.get_by_text("Timeout", exact=True)).to_be_visible()  # the callout's title
+        link = page.get_by_role("link", name="keeping functions warm")
+        assert query(link.get_attribute("href")) == {"note": "Cold starts.md", "anchor": "provisioned-concurrency"}

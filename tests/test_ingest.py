@@ -266,3 +266,41 @@ def test_a_server_index_keeps_its_keyword_cache_on_this_machine_per_collection(c
     answer = NotesQA.load(settings, model=model, build_if_missing=False).ask("What is the Zorblax limit?")
     assert "77 widgets" in answer.text and answer.citations[0].source == "zorblax.md"
     assert answer.retrieval.keyword.ids == [answer.retrieval.sections[0].chunks[0].id]  # not the old notes
+
+
+def test_the_index_records_the_notes_it_was_built_from_and_an_edit_changes_the_stamp(fresh_index, model):
+    from ingest.index import notes_stamp, sync_index
+    from qa.store import open_index
+
+    sync_index(fresh_index, model, progress=False)
+    recorded = open_index(fresh_index, model=model.name).read_state().notes_stamp
+    assert recorded == notes_stamp(fresh_index.notes_dir)
+    (fresh_index.notes_dir / "new.md").write_text("# New\n\nA new note about Kafka retention.\n")
+    assert notes_stamp(fresh_index.notes_dir) != recorded
+
+
+def test_watcher_reindexes_when_a_note_changes_and_reports_bad_runs(fresh_index, model):
+    import threading
+    import time
+
+    from ingest.index import sync_index
+    from ingest.watch import watch_notes
+    from qa.store import open_index
+
+    sync_index(fresh_index, model, progress=False)
+    before = open_index(fresh_index, model=model.name).read_state().generation
+    stop, synced = threading.Event(), []
+    thread = threading.Thread(target=watch_notes, args=(fresh_index, model), daemon=True,
+                              kwargs={"stop": stop, "on_synced": synced.append, "debounce_ms": 200})
+    thread.start()
+    try:
+        time.sleep(1.0)  # the watcher is up
+        (fresh_index.notes_dir / "kafka.md").write_text("# Kafka\n\nKafka keeps messages for 7 days by default.\n")
+        deadline = time.time() + 60
+        while not synced and time.time() < deadline:
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    assert synced and synced[-1].files == 2
+    assert open_index(fresh_index, model=model.name).read_state().generation > before

@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator
 
 from ui.links import link_params, note_url
-from ui.markdown import blockquote, escape_markdown
+from ui.markdown import blockquote, escape_markdown, inline_markdown
 
 NOT_IN_NOTES = "Not in your notes"
 CLOSEST_SHOWN = 3
@@ -72,7 +72,7 @@ def answer_tokens(message: dict) -> list[str]:
             citation = citations.get(int(part))
             tokens.append(_marker_link(citation) if citation else escape_markdown(f"[{part}]"))
         else:
-            tokens += re.findall(r"\S+\s*|\s+", escape_markdown(part))
+            tokens += re.findall(r"`[^`]+`\s*|\S+\s*|\s+", inline_markdown(part))
     return tokens
 
 
@@ -94,7 +94,7 @@ def source_items(message: dict) -> list[dict]:
     for c in message["answer"].get("citations", []):
         items.append({
             "n": c["n"], "label": breadcrumb(c["heading_path"]), "source": c["source"], "anchor": c["anchor"],
-            "quote_markdown": blockquote(escape_markdown(_plain(c["quote"]))),
+            "quote_markdown": blockquote(inline_markdown(_plain(c["quote"]))),
             "url": note_url(c["source"], c["anchor"], c["quote"]),
             "params": link_params(c["source"], c["anchor"], c["quote"]),
         })

@@ -17,6 +17,24 @@ def escape_markdown(text: str) -> str:
     return _SPECIAL.sub(r"\\\1", text).replace("\n", "  \n")
 
 
+_CODE_SPAN = re.compile(r"(`+)(?!`)(.+?)(?<!`)\1(?!`)", re.S)
+
+
+def inline_markdown(text: str) -> str:
+    """Text from the notes (answers, quotes, headings) as Markdown: inline code shown as code, the rest
+    exactly as written (as `escape_markdown`). Code spans are safe: Markdown renders their content literally.
+
+    Example: `inline_markdown("Run `poetry env use` <b>now</b>")` is
+    `Run \`poetry env use\` \\<b\\>now\\</b\\>`.
+    """
+    pieces, last = [], 0
+    for match in _CODE_SPAN.finditer(text):
+        pieces += [escape_markdown(text[last:match.start()]), match.group(0).replace("\n", " ")]
+        last = match.end()
+    pieces.append(escape_markdown(text[last:]))
+    return "".join(pieces)
+
+
 def blockquote(markdown: str) -> str:
     """Markdown quoted with `> ` on every line."""
     return "\n".join(f"> {line}" if line.strip() else ">" for line in markdown.splitlines())

@@ -3,7 +3,9 @@
 The note's Markdown is shown with `st.markdown`, which never renders HTML. So that the notes still
 read well, the few HTML forms notes commonly use are turned into Markdown first (`<a href>` links,
 `<img>`, `<b>`, `<br>`, the `<a name>` anchors, which become the headings' ids); any other tag, a
-`<script>` included, stays visible as text.
+`<script>` included, stays visible as text. Notes written for Hugo or Obsidian read as their authors
+see them: shortcode notes and `> [!type]` callouts as titled quotes, `[[wikilinks]]` as links to the
+note and heading, comments and embeds left out (`author_view`).
 """
 
 from __future__ import annotations
@@ -11,11 +13,14 @@ from __future__ import annotations
 import posixpath
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from ingest.index import NOTE_SUFFIXES, iter_note_files, read_note
-from notes.model import ParsedNote, Section
-from notes.parse import parse_note
+from notes.model import NoteMeta, ParsedNote, Section
+from notes.parse import parse_note, read_front_matter
+from notes.markdown import ADMONITION_NAMES
+from notes.slug import slug
 from ui.links import note_url
 from ui.markdown import escape_markdown
 
@@ -35,8 +40,13 @@ _SIMPLE_TAGS = {"b": "**", "strong": "**", "i": "*", "em": "*", "code": "`", "de
 _SIMPLE_TAG = re.compile(r"<(b|strong|i|em|code|del|s)>(.*?)</\1>", re.I | re.S)
 _MD_IMAGE = re.compile(r"!\[([^\]]*)\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
 _MD_LINK = re.compile(r"(?<!!)\[([^\]]+)\]\(\s*<?([^)\s>]+)>?(\s+\"[^\"]*\")?\s*\)")
-_SAFE_URL = re.compile(r"^(https?://|mailto:|#)", re.I)
-_LIST_PREFIX = re.compile(r"^(\s*(?:[-*+]|\d+[.)])\s+|\s*)(.*?)(\s*)$")
+_SAFE_URL = re.compile(r"^(https?://|mailto:|#|notes\?)", re.I)  # notes?…: a deep link into this app
+_LIST_PREFIX = re.compile(r"^((?:\s*>)*\s*(?:(?:[-*+]|\d+[.)])\s+)?)(.*?)(\s*)$")
+_SHORTCODE = re.compile(r"\{\{[<%]-?\s*(/?)\s*([\w.-]*).*?-?[%>]\}\}|\{%-?\s*(/?)\s*([\w.-]*).*?-?%\}")
+_COMMENTS = re.compile(r"<!--.*?-->|(?<![\w%])%%(?=\s).*?(?<=\s)%%(?![\w%])", re.S)
+_EMBED = re.compile(r"!\[\[[^\]\n]*\]\]")
+_WIKILINK = re.compile(r"\[\[([^\[\]|#\n]*)(?:#([^\[\]|\n]*))?(?:\|([^\[\]\n]*))?\]\]")
+_CALLOUT = re.compile(r"^((?:[ \t]*>)+)[ \t]*\[!([\w-]+)\][+-]?[ \t]*(.*?)[ \t]*$")
 
 
 @dataclass(frozen=True)
@@ -54,6 +64,45 @@ def list_notes(notes_dir: Path) -> list[str]:
     if not notes_dir.is_dir():
         return []
     return [p.relative_to(notes_dir).as_posix() for p in iter_note_files(notes_dir)]
+
+
+@lru_cache(maxsize=4096)
+def _front_matter(path: str, mtime_ns: int, size: int, source: str) -> NoteMeta:
+    try:
+        with open(path, encoding="utf-8-sig", errors="replace") as handle:
+            head = handle.read(65536)
+    except OSError:
+        head = ""
+    return read_front_matter(head, source)
+
+
+def notes_meta(notes_dir: Path) -> dict[str, NoteMeta]:
+    """Every note's front matter (title, tags, aliases), read again only when the file changed."""
+    out = {}
+    for source in list_notes(notes_dir):
+        path = notes_dir / source
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        out[source] = _front_matter(str(path), stat.st_mtime_ns, stat.st_size, source)
+    return out
+
+
+def note_label(source: str, meta: NoteMeta | None) -> str:
+    """'Managing environments (managing-environments.md)', or just the path when it has no title."""
+    stem = source.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    return f"{meta.title} ({source})" if meta and meta.title and meta.title != stem else source
+
+
+def meta_line(meta: NoteMeta) -> str:
+    """The front matter as one small line of Markdown: tags and aliases (the title is the page's)."""
+    parts = []
+    if meta.tags:
+        parts.append("Tags: " + ", ".join(f"`{t}`" for t in meta.tags))
+    if meta.aliases:
+        parts.append("Also called: " + ", ".join(escape_markdown(a) for a in meta.aliases))
+    return " · ".join(parts)
 
 
 def load_note(notes_dir: Path, source: str, *, max_bytes: int = 5 * 1024 * 1024) -> ParsedNote:
@@ -112,6 +161,74 @@ def mark_quote(body: str, quote: str | None) -> tuple[str, bool]:
     return body[:start] + "\n".join(marked) + body[end:], True
 
 
+def _wikilink_target(name: str, notes: set[str] | None) -> str | None:
+    """The note a `[[name]]` means: the one whose path or file name (without extension) is `name`."""
+    wanted = name.strip().lower()
+    for note in sorted(notes or ()):
+        stem = note.rsplit(".", 1)[0].lower()
+        if wanted in (stem, stem.rsplit("/", 1)[-1], note.lower()):
+            return note
+    return None
+
+
+def _outside_fences(text: str, rewrite) -> str:
+    """Apply `rewrite` to the runs of lines outside fenced code blocks."""
+    pieces, prose_lines, fence = [], [], None
+    for line in text.split("\n"):
+        match = _FENCE.match(line)
+        if fence or match:
+            if prose_lines:
+                pieces.append(rewrite("\n".join(prose_lines)))
+                prose_lines = []
+            pieces.append(line)
+            if fence and match and match.group(1)[0] == fence[0] and len(match.group(1)) >= len(fence):
+                fence = None
+            elif not fence:
+                fence = match.group(1)
+        else:
+            prose_lines.append(line)
+    if prose_lines:
+        pieces.append(rewrite("\n".join(prose_lines)))
+    return "\n".join(pieces)
+
+
+def author_view(text: str, source: str = "", *, notes: set[str] | None = None) -> str:
+    """Hugo/Obsidian markup as its author sees it (outside code): shortcode notes and callouts as titled
+    quotes, wikilinks as links, other shortcodes, comments and embeds left out."""
+    def wikilink(m: re.Match) -> str:
+        name, heading, alias = (m.group(1) or "").strip(), (m.group(2) or "").strip(), (m.group(3) or "").strip()
+        shown = alias or (f"{name} > {heading}" if name and heading else heading or name)
+        target = _wikilink_target(name, notes) if name else source
+        return f"[{shown}]({note_url(target, slug(heading) if heading else None)})" if target else shown
+
+    out, open_notes, fence = [], [], None
+    for line in _outside_fences(text, lambda chunk: _COMMENTS.sub("", chunk)).split("\n"):
+        match = _FENCE.match(line)
+        if fence or match:
+            if fence and match and match.group(1)[0] == fence[0] and len(match.group(1)) >= len(fence):
+                fence = None
+            elif not fence:
+                fence = match.group(1)
+        else:
+            tags = list(_SHORTCODE.finditer(line))
+            if tags and not _SHORTCODE.sub("", line).strip():  # a line of shortcode tags only
+                for tag in tags:
+                    closing, name = tag.group(1) or tag.group(3), (tag.group(2) or tag.group(4)).lower()
+                    if name in ADMONITION_NAMES and not closing:
+                        open_notes.append(name)
+                        out += ["> " * len(open_notes) + f"**{name.capitalize()}**", "> " * len(open_notes)]
+                    elif name in ADMONITION_NAMES and name in open_notes:
+                        del open_notes[open_notes.index(name):]
+                        out.append("")
+                continue
+            callout = _CALLOUT.match(line)
+            if callout:
+                line = f"{callout.group(1)} **{callout.group(3) or callout.group(2).capitalize()}**\n{callout.group(1)}"
+            line = _WIKILINK.sub(wikilink, _SHORTCODE.sub("", _EMBED.sub("", line)))
+        out.append("> " * len(open_notes) + line)
+    return "\n".join(out)
+
+
 def _rewrite_links(text: str, source: str, notes: set[str] | None) -> str:
     def html_link(m: re.Match) -> str:
         href, label = m.group(1).strip(), m.group(2)
@@ -160,39 +277,22 @@ def _link(label: str, href: str, source: str, notes: set[str] | None, *, title: 
 
 def _outside_code(markdown: str, rewrite) -> str:
     """Apply `rewrite` to the Markdown outside fenced code blocks and inline code spans."""
-    out, prose, fence = [], [], None
+    def prose(text: str) -> str:
+        pieces, last = [], 0
+        for m in _CODE_SPAN.finditer(text):
+            pieces += [rewrite(text[last:m.start()]), m.group(0)]
+            last = m.end()
+        pieces.append(rewrite(text[last:]))
+        return "".join(pieces)
 
-    def flush():
-        if prose:
-            text = "\n".join(prose)
-            pieces, last = [], 0
-            for m in _CODE_SPAN.finditer(text):
-                pieces += [rewrite(text[last:m.start()]), m.group(0)]
-                last = m.end()
-            pieces.append(rewrite(text[last:]))
-            out.append("".join(pieces))
-            prose.clear()
-
-    for line in markdown.split("\n"):
-        match = _FENCE.match(line)
-        if fence:
-            out.append(line)
-            if match and match.group(1)[0] == fence[0] and len(match.group(1)) >= len(fence):
-                fence = None
-        elif match:
-            flush()
-            fence = match.group(1)
-            out.append(line)
-        else:
-            prose.append(line)
-    flush()
-    return "\n".join(out)
+    return _outside_fences(markdown, prose)
 
 
 def display_markdown(body: str, source: str = "", *, notes: set[str] | None = None,
                      quote: str | None = None) -> tuple[str, bool]:
     """A section body ready for `st.markdown`, and whether `quote` was found and highlighted."""
     body, found = mark_quote(body, quote)
+    body = author_view(body, source, notes=notes)
 
     def rewrite(text: str) -> str:
         text = _rewrite_links(text, source, notes)

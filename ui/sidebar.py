@@ -11,7 +11,7 @@ import streamlit as st
 from qa.errors import NotesQAError
 from qa.settings import Settings
 from ui import state
-from ui.notes import list_notes, load_note, shown_sections
+from ui.notes import list_notes, load_note, note_label, notes_meta, shown_sections
 
 ANSWER_MODES = ("Notes only (extractive)", "LLM")
 MODE_KEY, GENERAL_KEY = "answer_mode", "allow_general"
@@ -37,10 +37,10 @@ def ago(ts: float | None, now: float | None = None) -> str:
 def _rebuild_button(settings: Settings, qa) -> None:
     """Same as `python -m ingest --rebuild`: the notes are the source, so a broken index is rebuilt from them."""
     if st.button("Rebuild the index", icon=":material/build:", width="stretch"):
-        _run_ingest(settings, qa, rebuild=True)
+        run_ingest(settings, qa, rebuild=True)
 
 
-def _run_ingest(settings: Settings, qa, *, rebuild: bool) -> None:
+def run_ingest(settings: Settings, qa, *, rebuild: bool) -> None:
     """Ingest from the sidebar; the outcome is kept in the session and shown after the rerun."""
     try:
         report = state.build_index(settings, qa.model, rebuild=rebuild, container=st)
@@ -64,6 +64,7 @@ def _index_panel(settings: Settings, qa) -> None:
         st.caption("  \n".join(lines))
         st.warning("The index is not available; see the message on the page.", icon=":material/warning:")
         return
+    st.session_state.pop(state.INDEX_STATE_KEY, None)
     try:
         index_state = qa.index_state()
     except NotesQAError as exc:  # deleted, damaged, or a server that went away after loading
@@ -76,6 +77,7 @@ def _index_panel(settings: Settings, qa) -> None:
         st.caption("  \n".join(lines))
         st.error(state.unexpected(exc, "Reading the index state"))
         return
+    st.session_state[state.INDEX_STATE_KEY] = index_state
     lines.append(f"**Model:** `{qa.model.name}` ({qa.model.dimension} dimensions)")
     st.caption("  \n".join(lines))
     cols = st.columns(3)
@@ -86,7 +88,7 @@ def _index_panel(settings: Settings, qa) -> None:
 
     if st.button("Re-index notes", icon=":material/refresh:", width="stretch",
                  help="Embed new and changed notes, retire deleted ones (only what changed is embedded)."):
-        _run_ingest(settings, qa, rebuild=False)
+        run_ingest(settings, qa, rebuild=False)
     report = st.session_state.get(REINDEX_REPORT_KEY)
     if report and report.get("error"):
         st.error(report["error"])
@@ -99,11 +101,25 @@ def _index_panel(settings: Settings, qa) -> None:
 
 def _scope_panel(settings: Settings) -> None:
     st.markdown("#### :material/filter_alt: Search in")
-    notes = list_notes(Path(settings.notes_dir))
+    metas = notes_meta(Path(settings.notes_dir))
+    notes = list(metas)
+    tags = sorted({t for m in metas.values() for t in m.tags}, key=str.lower)
+    if tags:
+        kept = [t for t in st.session_state.get(state.SCOPE_TAGS_KEY) or [] if t in tags]
+        if kept != (st.session_state.get(state.SCOPE_TAGS_KEY) or []):
+            st.session_state[state.SCOPE_TAGS_KEY] = kept
+        st.multiselect("Tags", tags, key=state.SCOPE_TAGS_KEY, placeholder="Any tag",
+                       help="Only notes whose front matter has one of these tags are searched.")
+        chosen = set(st.session_state.get(state.SCOPE_TAGS_KEY) or [])
+        if chosen:
+            notes = [n for n in notes if chosen & set(metas[n].tags)]
+    else:
+        st.session_state.pop(state.SCOPE_TAGS_KEY, None)
     options = [state.ALL_NOTES, *notes]
     if st.session_state.get(state.SCOPE_NOTE_KEY) not in options:
         st.session_state[state.SCOPE_NOTE_KEY] = state.ALL_NOTES
-    note = st.selectbox("Note", options, key=state.SCOPE_NOTE_KEY, label_visibility="collapsed")
+    note = st.selectbox("Note", options, key=state.SCOPE_NOTE_KEY, label_visibility="collapsed",
+                        format_func=lambda n: n if n == state.ALL_NOTES else note_label(n, metas.get(n)))
     if note == state.ALL_NOTES:
         st.session_state.pop(state.SCOPE_SECTION_KEY, None)
         return

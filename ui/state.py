@@ -24,6 +24,9 @@ SERVICE_KEY = "notesqa_service"
 ERROR_KEY = "notesqa_error"
 SCOPE_NOTE_KEY = "scope_note"
 SCOPE_SECTION_KEY = "scope_section"
+SCOPE_TAGS_KEY = "scope_tags"
+INDEX_STATE_KEY = "notesqa_index_state"
+STAMP_CHECK_S = 3.0  # how often the notes folder is looked at for changes
 ALL_NOTES = "All notes"
 WHOLE_NOTE = "Whole note"
 
@@ -174,3 +177,58 @@ def search_scope() -> tuple[str | None, str | None]:
     section = st.session_state.get(SCOPE_SECTION_KEY)
     under = section[0] if source and isinstance(section, tuple) and section[0] else None
     return source, under
+
+
+@st.cache_data(ttl=STAMP_CHECK_S, show_spinner=False)
+def _notes_stamp(notes_dir: str) -> str:
+    from ingest.index import notes_stamp
+
+    return notes_stamp(Path(notes_dir))
+
+
+def notes_changed(settings: Settings) -> bool:
+    """Whether notes changed on disk since the index this run showed was built (file sizes and times,
+    looked at no more than every few seconds)."""
+    index_state = st.session_state.get(INDEX_STATE_KEY)
+    if index_state is None or not index_state.notes_stamp:
+        return False
+    return _notes_stamp(str(settings.notes_dir)) != index_state.notes_stamp
+
+
+class Watcher:
+    """The background re-indexer of one configuration (`AUTO_REINDEX`): its thread and last outcome."""
+
+    def __init__(self, settings: Settings, model) -> None:
+        from ingest.watch import watch_notes
+
+        self.stop = threading.Event()
+        self.error: str | None = None
+        self.last: str | None = None
+
+        def synced(report) -> None:
+            self.error, self.last = None, report.summary
+
+        def failed(message: str) -> None:
+            self.error = message
+
+        self.thread = threading.Thread(target=watch_notes, args=(settings, model), daemon=True,
+                                       name="notesqa-watch",
+                                       kwargs={"stop": self.stop, "on_synced": synced, "on_error": failed})
+        self.thread.start()
+
+
+@st.cache_resource(show_spinner=False)
+def _watcher(key: tuple, _settings: Settings, _model) -> Watcher:
+    return Watcher(_settings, _model)
+
+
+def start_watcher(settings: Settings, qa: NotesQA) -> Watcher | None:
+    """The running re-indexer when `AUTO_REINDEX` is on (one per configuration per process)."""
+    if not settings.auto_reindex or qa is None:
+        return None
+    return _watcher(settings_key(settings), settings, qa.model)
+
+
+def search_tags() -> tuple[str, ...]:
+    """The front-matter tags the sidebar limits questions to (none: every note)."""
+    return tuple(st.session_state.get(SCOPE_TAGS_KEY) or ())

@@ -94,18 +94,22 @@ def use_llm() -> bool:
 
 def ask(question: str, earlier: list[dict], on_token=None) -> dict:
     source, under = state.search_scope()
+    tags = state.search_tags()
     history = answers.history_for_ask(earlier)
     started = time.perf_counter()
     if on_token is not None:
-        answer = qa.answer(question, history=history, source=source, under=under, mode="llm", on_token=on_token,
+        answer = qa.answer(question, history=history, source=source, under=under, tags=tags, mode="llm",
+                           on_token=on_token,
                            allow_general=bool(st.session_state.get(sidebar.GENERAL_KEY)))
     else:
-        answer = qa.ask(question, history=history, source=source, under=under)
+        answer = qa.ask(question, history=history, source=source, under=under, tags=tags)
     server_ms = (time.perf_counter() - started) * 1000
     scope = None
     if source:
         section = st.session_state.get(state.SCOPE_SECTION_KEY)
         scope = source + (f" › {section[1]}" if under and section else "")
+    elif tags:
+        scope = "notes tagged " + ", ".join(tags)
     return answers.assistant_message(answer, server_ms, scope=scope)
 
 
@@ -122,6 +126,20 @@ if source:
     section = st.session_state.get(state.SCOPE_SECTION_KEY)
     st.caption(f":material/filter_alt: Searching only in {escape_markdown(source)}"
                + (f" › {escape_markdown(section[1])}" if under and section else "") + " (see the sidebar)")
+elif state.search_tags():
+    st.caption(":material/filter_alt: Searching only notes tagged "
+               + ", ".join(f"`{t}`" for t in state.search_tags()) + " (see the sidebar)")
+settings = state.settings()
+if qa is not None and settings is not None:
+    watcher = state.start_watcher(settings, qa)
+    if watcher is not None and watcher.error:
+        st.error(f"Re-indexing automatically failed: {watcher.error}", icon=":material/error:")
+    elif watcher is None and state.notes_changed(settings):
+        note, act = st.columns([4, 1], vertical_alignment="center")
+        note.warning("Your notes changed on disk since they were indexed: answers may be out of date.",
+                     icon=":material/update:")
+        if act.button("Re-index now", icon=":material/refresh:", key="stale_reindex", width="stretch"):
+            sidebar.run_ingest(settings, qa, rebuild=False)
 if not messages and not asking and qa is not None:
     st.caption("Ask anything your notes cover, for example *How long can a Lambda function run?* "
                "Each sentence of an answer is quoted from your notes; click a [n] marker to open the note there.")

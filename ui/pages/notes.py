@@ -12,7 +12,7 @@ from qa.errors import NotesQAError
 from ui import state
 from ui.links import NOTE_PARAM, read_deep_link
 from ui.markdown import blockquote, escape_markdown
-from ui.notes import find_section, list_notes, load_note, note_blocks, toc_markdown
+from ui.notes import find_section, list_notes, load_note, meta_line, note_blocks, note_label, notes_meta, toc_markdown
 
 PICKER_KEY = "note_picker"
 # Scrolls to the heading named by the `anchor` query parameter once it is on the page. The script is
@@ -83,8 +83,9 @@ current = link.note if link.note in notes else notes[0]
 if st.session_state.get(PICKER_KEY) != current:
     st.session_state[PICKER_KEY] = current
 
+metas = notes_meta(notes_dir)
 pick, where = st.columns([2, 3], vertical_alignment="bottom")
-pick.selectbox("Note", notes, key=PICKER_KEY, on_change=picked)
+pick.selectbox("Note", notes, key=PICKER_KEY, on_change=picked, format_func=lambda n: note_label(n, metas.get(n)))
 where.caption(f":material/folder: {escape_markdown(str(notes_dir))} · {len(notes)} note{'s' * (len(notes) != 1)}")
 if link.note and link.note != current:
     st.warning(f"There is no note {escape_markdown(link.note)} in {escape_markdown(str(notes_dir))}; "
@@ -95,6 +96,10 @@ try:
 except NotesQAError as exc:
     st.error(str(exc), icon=":material/error:")
     st.stop()
+
+details = meta_line(note.meta)
+if note.meta.title != current.rsplit("/", 1)[-1].rsplit(".", 1)[0] or details:
+    st.caption(f":material/description: **{escape_markdown(note.title)}**" + (f" · {details}" if details else ""))
 
 anchor = link.anchor if link.note == current else None
 target = find_section(note, anchor)
