@@ -1,9 +1,12 @@
-"""`python -m eval [--out DIR] [--compare OLD.json] [--questions FILE] [--judge offline|llm] [--gate]`
+"""`python -m eval [--corpus NAME] [--half tune|report] [--out DIR] [--compare OLD.json] [--questions FILE] [--gate]`
 
-Validates the question file first (bad lines → their line numbers, exit 2, before any model is
-loaded), loads the pipeline once, runs every question through it, and writes report.md, report.json
-and PNG charts into DIR (default eval/reports/). `--compare` prints what got better or worse than an
-earlier report.json; `--gate` exits 1 when a metric is on the wrong side of eval/thresholds.json.
+Runs every corpus (eval/corpora.py: the seed notes, and the shared corpora in ../shared/corpora/)
+through the real pipeline, one index per corpus, the model loaded once. Every question file is
+validated first (bad lines → their line numbers, exit 2, before any model is loaded). Writes one
+report per corpus (DIR/<corpus>/report.md, report.json, PNG charts) and an overview of all
+(DIR/report.md, report.json), and prints one table per corpus with its tune and report halves.
+`--compare` prints what got better or worse than an earlier report.json; `--gate` exits 1 when a
+metric is on the wrong side of that corpus's thresholds in eval/thresholds.json.
 """
 
 from __future__ import annotations
@@ -23,22 +26,32 @@ import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from eval.questions import QUESTIONS_PATH, AnchorIndex, QuestionFileError, load_questions  # noqa: E402
-from eval.report import DEFAULT_OUT, compare, fmt, format_comparison, write_reports  # noqa: E402
-from eval.runner import GATE_PATH, METRICS, gate_failures, load_gate, raised_gate, run_eval  # noqa: E402
+from eval.corpora import HALVES, SHARED_CORPORA, Corpus, corpora, corpus_settings, half_of  # noqa: E402
+from eval.questions import AnchorIndex, QuestionFileError, load_questions  # noqa: E402
+from eval.report import DEFAULT_OUT, compare, fmt, format_comparison, write_overview, write_reports  # noqa: E402
+from eval.runner import (GATE_PATH, METRICS, corpus_gate, gate_failures, load_thresholds,  # noqa: E402
+                         raise_thresholds, run_eval)
 
 EXIT_OK, EXIT_GATE, EXIT_BAD_USAGE = 0, 1, 2
-SUMMARY = ("recall@1", "recall@5", "mrr@10", "ndcg@10", "key_fact_recall", "grounding", "citation_recall",
-           "citation_precision", "correct_refusal", "false_refusal", "latency_p50_ms", "latency_p95_ms")
+SUMMARY = ("recall@1", "recall@5", "mrr@10", "key_fact_recall", "top_section_facts", "top3_section_facts",
+           "first_citation_right", "grounding", "citation_precision", "correct_refusal", "near_topic_refusal",
+           "false_refusal", "follow_up", "latency_p50_ms", "latency_p95_ms")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m eval", description="Evaluate the notes Q&A pipeline offline.")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, metavar="DIR",
-                        help="folder for report.md, report.json and charts (default eval/reports/)")
+                        help="folder for the reports (default eval/reports/): DIR/report.md sums up every "
+                             "corpus, DIR/<corpus>/ holds each one's report.md, report.json and charts")
     parser.add_argument("--compare", type=Path, metavar="OLD.json", help="an earlier report.json to compare with")
-    parser.add_argument("--questions", type=Path, default=QUESTIONS_PATH, metavar="FILE",
-                        help="question file (JSON lines; default eval/questions.jsonl)")
+    parser.add_argument("--corpus", action="append", choices=tuple(corpora()), metavar="NAME",
+                        help=f"evaluate only this corpus ({', '.join(corpora())}; repeatable; default: every "
+                             "corpus whose notes are on this machine)")
+    parser.add_argument("--half", choices=HALVES, help="only the tune or the report half of each question set")
+    parser.add_argument("--questions", type=Path, metavar="FILE",
+                        help="one question file (JSON lines) on the configured notes instead of the corpora")
+    parser.add_argument("--answer-model", type=Path, metavar="FILE",
+                        help="answer model to use (default qa/answer_model.json; see python -m eval.fit)")
     parser.add_argument("--judge", choices=("offline", "llm"), default="offline",
                         help="llm adds advisory RAGAS scores when an LLM is configured")
     parser.add_argument("--gate", action="store_true", help="exit 1 when a metric misses eval/thresholds.json")
@@ -65,19 +78,43 @@ def _threads() -> int | None:
         return None
 
 
-def _progress():
+def _progress(name: str = ""):
     """A progress bar on stderr when it is a terminal (tqdm), else nothing."""
     if not sys.stderr.isatty():
         return None, lambda: None
     from tqdm import tqdm
 
-    bar = tqdm(total=0, unit="q", file=sys.stderr, desc="Evaluating")
+    bar = tqdm(total=0, unit="q", file=sys.stderr, desc=f"Evaluating {name}".strip())
 
     def update(done: int, total: int) -> None:
         bar.total = total
         bar.update(done - bar.n)
 
     return update, bar.close
+
+
+def _plan(args, base) -> list[tuple[str, object, list]]:
+    """(name, settings, items) per corpus to run; every question file is checked before any model loads."""
+    from qa.errors import NotesQAError
+
+    if args.questions is not None:
+        chosen = [Corpus("seed" if args.questions.resolve() == corpora()["seed"].questions else "custom",
+                         args.questions)]
+    else:
+        known = corpora()
+        chosen = [known[n] for n in (args.corpus or known) if args.corpus or known[n].available]
+        missing = [c.name for c in chosen if not c.available]
+        if missing:
+            raise NotesQAError(f"The notes of {', '.join(missing)} are not on this machine "
+                               f"({SHARED_CORPORA}; NOTESQA_CORPORA moves them).")
+    plan = []
+    for corpus in chosen:
+        settings = corpus_settings(corpus, base)
+        items = load_questions(corpus.questions, AnchorIndex.from_notes_dir(settings.notes_dir))
+        if args.half:
+            items = [i for i in items if half_of(i.id) == args.half]
+        plan.append((corpus.name, settings, items))
+    return plan
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,9 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     from qa.settings import load_settings
 
     try:
-        settings = load_settings()
-        anchors = AnchorIndex.from_notes_dir(settings.notes_dir)
-        items = load_questions(args.questions, anchors)
+        base = load_settings(**({"answer_model": args.answer_model} if args.answer_model else {}))
+        plan = _plan(args, base)
     except QuestionFileError as exc:
         print(exc, file=sys.stderr)
         return EXIT_BAD_USAGE
@@ -107,78 +143,100 @@ def main(argv: list[str] | None = None) -> int:
     if args.judge == "llm":
         from eval.llm_judge import not_configured_message
 
-        llm_message = not_configured_message(settings)
+        llm_message = not_configured_message(base)
         if llm_message:
             print(llm_message, file=sys.stderr)
 
+    from qa.embeddings import load_embedding_model
     from qa.service import NotesQA
 
     try:
-        qa = NotesQA.load(settings, build_if_missing=True)
+        model = load_embedding_model(base.embed_model, batch_size=base.embed_batch_size)
     except NotesQAError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_USAGE
-    loaded = time.perf_counter()
-    update, close = _progress()
-    try:
-        report = run_eval(qa, items, progress=update)
-    finally:
-        close()
-    if args.judge == "llm":
-        from eval.llm_judge import run_llm_judge
+    thresholds = load_thresholds()
+    single = len(plan) == 1 and args.questions is not None
+    summary: dict = {"corpora": {}, "gate_failures": []}
+    for name, settings, items in plan:
+        corpus_started = time.perf_counter()
+        try:
+            qa = NotesQA.load(settings, model=model, build_if_missing=True)
+        except NotesQAError as exc:
+            print(f"error: {name}: {exc}", file=sys.stderr)
+            return EXIT_BAD_USAGE
+        loaded = time.perf_counter()
+        update, close = _progress(name)
+        try:
+            report = run_eval(qa, items, progress=update)
+        finally:
+            close()
+        if args.judge == "llm":
+            from eval.llm_judge import run_llm_judge
 
-        report["llm_judge"] = run_llm_judge(report["items"], settings, qa.model) if not llm_message else {
-            "status": llm_message, "metrics": {}}
-    gate = load_gate(GATE_PATH) if GATE_PATH.exists() else {"min": {}, "max": {}}
-    report["gate"] = gate
-    report["gate_failures"] = gate_failures(report["metrics"], gate)
-    report["seconds"].update(load=round(loaded - started, 2), total=round(time.perf_counter() - started, 2))
-    try:
-        questions_file = str(args.questions.resolve().relative_to(Path.cwd()))
-    except ValueError:
-        questions_file = str(args.questions)
-    report["meta"] = {
-        "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"), "commit": _commit(),
-        "questions_file": questions_file, "notes_dir": str(settings.notes_dir), "model": qa.model.name,
-        "index": settings.index_location, "inference_threads": _threads(),
-    }
-    paths = write_reports(report, args.out)
-
-    m = report["metrics"]
-    width = max(len(n) for n in SUMMARY)
-    print(f"{m['items']} questions in {report['seconds']['total']:.1f} s "
-          f"(model and index {report['seconds']['load']:.1f} s)")
-    for name in SUMMARY:
-        target = METRICS[name][2]
-        note = "" if target is None else f"  (target {'≥' if METRICS[name][1] == 'higher' else '≤'} {target})"
-        print(f"  {name:<{width}}  {fmt(m[name], name):>6}{note}")
-    judge = report["judge"]
-    print(f"judge agreement with the hand labels: {fmt(judge.get('agreement'))}")
-    for name, v in (report.get("llm_judge") or {}).get("metrics", {}).items():
-        print(f"  LLM {name}: {v['mean']:.3f} ± {v['stdev']:.3f} ({v['runs']} runs, advisory)")
-    failing = sum(1 for r in report["items"] if r["failures"])
-    print(f"{failing} failing items; report: {paths['md']}")
-    if old is not None:
+            report["llm_judge"] = run_llm_judge(report["items"], settings, qa.model) if not llm_message else {
+                "status": llm_message, "metrics": {}}
+        gate = corpus_gate(thresholds, name)
+        report["gate"] = gate
+        report["gate_failures"] = gate_failures(report["metrics"], gate)
+        report["seconds"].update(load=round(loaded - corpus_started, 2),
+                                 total=round(time.perf_counter() - corpus_started, 2))
+        report["meta"] = {
+            "corpus": name, "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"), "commit": _commit(),
+            "questions_file": _shown(Path(dict((c.name, c.questions) for c in corpora().values()).get(
+                name, args.questions or ""))), "half": args.half or "all", "notes_dir": str(settings.notes_dir),
+            "model": qa.model.name, "index": settings.index_location, "inference_threads": _threads(),
+            "answer_model": str(settings.answer_model or "qa/answer_model.json"),
+        }
+        paths = write_reports(report, args.out if single else args.out / name)
+        summary["corpora"][name] = {k: report[k] for k in ("metrics", "by_half", "by_type", "gate_failures", "meta")}
+        summary["gate_failures"] += [f"{name}: {line}" for line in report["gate_failures"]]
+        print_summary(name, report, paths["md"])
+        earlier = old.get("corpora", {}).get(name, old) if old else None
+        if earlier is not None and earlier.get("metrics"):
+            print(f"\ncompared with {args.compare}{'' if earlier is old else f' ({name})'}:")
+            print(format_comparison(compare(earlier, report)))
+        if args.raise_thresholds:
+            print(f"thresholds ({name}): {raise_thresholds(thresholds, name, report)}")
         print()
-        print(f"compared with {args.compare}:")
-        print(format_comparison(compare(old, report)))
     if args.raise_thresholds:
-        new = raised_gate(gate, report["metrics"])
-        data = json.loads(GATE_PATH.read_text(encoding="utf-8")) if GATE_PATH.exists() else {}
-        data.update(new, measured={k: report["metrics"][k] for k in report["metrics"] if k in METRICS},
-                    measured_at={"date": report["meta"]["date"], "commit": report["meta"]["commit"],
-                                 "questions": report["metrics"]["items"]})
-        GATE_PATH.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-        changed = [f"{side} {k}: {gate[side].get(k)} → {v}" for side in ("min", "max")
-                   for k, v in new[side].items() if gate[side].get(k) != v]
-        print(f"thresholds: {'; '.join(changed) if changed else 'unchanged'} ({GATE_PATH})")
-    if report["gate_failures"]:
+        GATE_PATH.write_text(json.dumps(thresholds, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    if not single:
+        summary["meta"] = {"date": dt.datetime.now().astimezone().isoformat(timespec="seconds"), "commit": _commit(),
+                           "half": args.half or "all", "seconds": round(time.perf_counter() - started, 1)}
+        overview = write_overview(summary, args.out)
+        print(f"Overview of every corpus: {overview}")
+    print(f"See it in the app: bash scripts/run.sh, then the Evaluation page (or open {args.out / 'report.md'}).")
+    if summary["gate_failures"]:
         print("below the CI thresholds (eval/thresholds.json):", file=sys.stderr)
-        for line in report["gate_failures"]:
+        for line in summary["gate_failures"]:
             print(f"  {line}", file=sys.stderr)
         if args.gate:
             return EXIT_GATE
     return EXIT_OK
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def print_summary(name: str, report: dict, md: Path) -> None:
+    """The corpus's metrics, overall and per half, next to their targets."""
+    m, halves = report["metrics"], report.get("by_half", {})
+    width = max(len(n) for n in SUMMARY)
+    print(f"== {name}: {m['items']} questions in {report['seconds']['total']:.1f} s "
+          f"(model and index {report['seconds']['load']:.1f} s)")
+    print(f"  {'metric':<{width}}  {'all':>6}" + "".join(f"  {h:>6}" for h in halves) + "  target")
+    for metric in SUMMARY:
+        target = METRICS[metric][2]
+        note = "" if target is None else f"{'≥' if METRICS[metric][1] == 'higher' else '≤'} {target}"
+        print(f"  {metric:<{width}}  {fmt(m[metric], metric):>6}"
+              + "".join(f"  {fmt(halves[h][metric], metric):>6}" for h in halves) + f"  {note}")
+    failing = sum(1 for r in report["items"] if r["failures"])
+    print(f"  {failing} failing items; report: {md}")
 
 
 if __name__ == "__main__":

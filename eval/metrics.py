@@ -57,7 +57,7 @@ def ndcg_at_k(ranked: Sequence[str], relevant: Collection[str], k: int = 10) -> 
 # --- answers ---------------------------------------------------------------------------------------
 
 def _fold(text: str) -> str:
-    return " ".join(text.casefold().split())
+    return " ".join(text.replace("`", "").casefold().split())  # inline code is shown in backticks
 
 
 def key_facts_found(answer: str, key_facts: Sequence[Sequence[str]]) -> list[bool]:

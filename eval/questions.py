@@ -35,6 +35,7 @@ class EvalItem:
     history: tuple[dict, ...] = ()
     references: tuple[str, ...] = ()
     line: int = 0
+    near_topic: bool = False  # unanswerable, but about something the notes do discuss
 
 
 class QuestionFileError(ValueError):
@@ -163,6 +164,7 @@ def parse_questions(lines: Iterable[str], anchors: AnchorIndex | None, *, path: 
             reference_anchors=tuple(row["reference_anchors"]),
             key_facts=tuple(tuple(f) for f in row["key_facts"]), type=row["type"],
             history=tuple(row.get("history") or ()), references=refs, line=number,
+            near_topic=bool(row.get("near_topic")),
         ))
     if errors:
         raise QuestionFileError(path, errors)

@@ -201,6 +201,34 @@ def write_reports(report: dict, out: Path) -> dict[str, Path]:
     return {"md": out / REPORT_MD, "json": out / REPORT_JSON, **{c: out / c for c in report["charts"]}}
 
 
+def write_overview(summary: dict, out: Path) -> Path:
+    """DIR/report.md and report.json: one table per corpus (all questions and each half), linking each
+    corpus's own report."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / REPORT_JSON).write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    meta = summary.get("meta", {})
+    lines = ["# Evaluation overview", "",
+             f"Run {meta.get('date', '')} at commit `{meta.get('commit')}`, questions: {meta.get('half', 'all')}; "
+             f"{meta.get('seconds', 0):.0f} s. The tune half is what `python -m eval.fit` learned from; the report "
+             "half is the one to quote.", ""]
+    for name, corpus in summary["corpora"].items():
+        m, halves = corpus["metrics"], corpus.get("by_half", {})
+        lines += [f"## {name}", "", f"{m['items']} questions ({m['answerable']} answerable, {m['unanswerable']} "
+                  f"not) from `{corpus['meta'].get('questions_file')}`; details in [{name}/report.md]({name}/report.md).",
+                  "", "| metric | all | " + " | ".join(halves) + " | target |",
+                  "| --- | ---: | " + " | ".join("---:" for _ in halves) + " | ---: |"]
+        for metric, (_, better, target) in METRICS.items():
+            tgt = "" if target is None else ("≥ " if better == "higher" else "≤ ") + fmt(target)
+            lines.append(f"| {metric} | {fmt(m[metric], metric)} | "
+                         + " | ".join(fmt(halves[h][metric], metric) for h in halves) + f" | {tgt} |")
+        if corpus.get("gate_failures"):
+            lines += ["", "**Below the CI thresholds:** " + "; ".join(corpus["gate_failures"])]
+        lines.append("")
+    (out / REPORT_MD).write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
+    return out / REPORT_MD
+
+
 def load_report(path: Path = DEFAULT_OUT) -> dict | None:
     """The report in a folder (or a report.json path); None when there is none yet."""
     path = Path(path)

@@ -31,6 +31,7 @@ class Settings(BaseSettings):
     embed_batch_size: int = 64
     max_file_bytes: int = 5 * 1024 * 1024
     auto_reindex: bool = False  # the app re-indexes by itself when a note changes on disk
+    answer_model: Path | None = None  # fitted answer model (python -m eval.fit); None: qa/answer_model.json
 
     llm_provider: str = "none"
     llm_model: str | None = None

@@ -1,0 +1,59 @@
+"""The corpora the evaluation runs on, where their notes and questions are, and the tune/report split.
+
+The seed notes are the configured notes folder (`NOTES_DIR`, `corpus/` by default) with
+`eval/questions.jsonl`; the shared corpora are read where they are (`../shared/corpora/`, or
+`NOTESQA_CORPORA`), never copied, each with its question set in `eval/sets/`. Every question set is
+split by a fixed seed into a tune half (what `python -m eval.fit` learns from) and a report half (what
+the README quotes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+EVAL_DIR = Path(__file__).resolve().parent
+REPO = EVAL_DIR.parent
+SHARED_CORPORA = Path(os.environ.get("NOTESQA_CORPORA", REPO.parent / "shared" / "corpora"))
+INDEX_ROOT = REPO / ".chroma-eval"  # one local index per shared corpus (git-ignored, incremental)
+SPLIT_SEED = "notes-qa-2026"
+HALVES = ("tune", "report")
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """One evaluation corpus: its notes folder and question file (`notes_dir` None: the configured one)."""
+
+    name: str
+    questions: Path
+    notes_dir: Path | None = None
+
+    @property
+    def available(self) -> bool:
+        return self.questions.is_file() and (self.notes_dir is None or self.notes_dir.is_dir())
+
+
+def corpora() -> dict[str, Corpus]:
+    """Every corpus the evaluation knows, seed first."""
+    return {
+        "seed": Corpus("seed", EVAL_DIR / "questions.jsonl"),
+        "og-aws": Corpus("og-aws", EVAL_DIR / "sets" / "og-aws.jsonl", SHARED_CORPORA / "og-aws"),
+        "poetry-docs": Corpus("poetry-docs", EVAL_DIR / "sets" / "poetry-docs.jsonl", SHARED_CORPORA / "poetry-docs"),
+    }
+
+
+def half_of(item_id: str, *, seed: str = SPLIT_SEED) -> str:
+    """'tune' or 'report', fixed for an id (a hash, so adding questions never moves the others)."""
+    return HALVES[int(hashlib.sha256(f"{seed}:{item_id}".encode()).hexdigest(), 16) % 2]
+
+
+def corpus_settings(corpus: Corpus, base=None):
+    """Settings to evaluate one corpus: the configured ones for the seed, a local index per shared corpus."""
+    from qa.settings import load_settings
+
+    if corpus.notes_dir is None:
+        return base or load_settings()
+    overrides = {"notes_dir": corpus.notes_dir, "chroma_dir": INDEX_ROOT / corpus.name, "chroma_host": ""}
+    return base.model_copy(update=overrides) if base is not None else load_settings(**overrides)
