@@ -26,7 +26,8 @@ import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from eval.corpora import HALVES, SHARED_CORPORA, Corpus, corpora, corpus_settings, half_of  # noqa: E402
+from eval.corpora import (HALVES, SHARED_CORPORA, Corpus, corpora, corpus_settings, half_of,  # noqa: E402
+                          open_corpus)
 from eval.questions import AnchorIndex, QuestionFileError, load_questions  # noqa: E402
 from eval.report import DEFAULT_OUT, compare, fmt, format_comparison, write_overview, write_reports  # noqa: E402
 from eval.runner import (GATE_PATH, METRICS, corpus_gate, gate_failures, load_thresholds,  # noqa: E402
@@ -113,7 +114,7 @@ def _plan(args, base) -> list[tuple[str, object, list]]:
         items = load_questions(corpus.questions, AnchorIndex.from_notes_dir(settings.notes_dir))
         if args.half:
             items = [i for i in items if half_of(i.id) == args.half]
-        plan.append((corpus.name, settings, items))
+        plan.append((corpus, settings, items))
     return plan
 
 
@@ -148,7 +149,6 @@ def main(argv: list[str] | None = None) -> int:
             print(llm_message, file=sys.stderr)
 
     from qa.embeddings import load_embedding_model
-    from qa.service import NotesQA
 
     try:
         model = load_embedding_model(base.embed_model, batch_size=base.embed_batch_size)
@@ -158,10 +158,11 @@ def main(argv: list[str] | None = None) -> int:
     thresholds = load_thresholds()
     single = len(plan) == 1 and args.questions is not None
     summary: dict = {"corpora": {}, "gate_failures": []}
-    for name, settings, items in plan:
+    for corpus, settings, items in plan:
+        name = corpus.name
         corpus_started = time.perf_counter()
         try:
-            qa = NotesQA.load(settings, model=model, build_if_missing=True)
+            qa = open_corpus(corpus, settings, model)
         except NotesQAError as exc:
             print(f"error: {name}: {exc}", file=sys.stderr)
             return EXIT_BAD_USAGE

@@ -49,6 +49,18 @@ def half_of(item_id: str, *, seed: str = SPLIT_SEED) -> str:
     return HALVES[int(hashlib.sha256(f"{seed}:{item_id}".encode()).hexdigest(), 16) % 2]
 
 
+def open_corpus(corpus: Corpus, settings, model):
+    """The pipeline over one corpus; a shared corpus's own index is brought up to date first (it is the
+    evaluation's, incremental, and must match the notes and the code being evaluated)."""
+    from qa.service import NotesQA
+
+    if corpus.notes_dir is not None:
+        from ingest.index import sync_index
+
+        sync_index(settings, model, progress=False)
+    return NotesQA.load(settings, model=model, build_if_missing=True)
+
+
 def corpus_settings(corpus: Corpus, base=None):
     """Settings to evaluate one corpus: the configured ones for the seed, a local index per shared corpus."""
     from qa.settings import load_settings

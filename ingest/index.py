@@ -15,9 +15,10 @@ from pathlib import Path
 from ingest.chunk import Chunk, chunk_sections
 from notes.model import ParsedNote
 from notes.parse import parse_note
+from notes.units import unit_embed_text, units_of
 from qa.embeddings import EmbeddingModel
 from qa.errors import NotesQAError
-from qa.keyword import fit_keyword_index, save_keyword_index
+from qa.keyword import cached_keyword_index, fit_keyword_index, save_keyword_index
 from qa.settings import Settings
 from qa.store import ALIVE, IndexState, NotesIndex, drop_index, is_alive, open_index
 
@@ -42,6 +43,7 @@ class IngestReport:
     removed: int = 0
     unchanged: int = 0
     embedded: int = 0
+    units_embedded: int = 0
     seconds: float = 0.0
     generation: int = 0
     skipped: list[str] = field(default_factory=list)
@@ -52,7 +54,8 @@ class IngestReport:
         return (
             f"{self.files} files, {self.sections} sections, {self.chunks} chunks: "
             f"{self.added} added, {self.updated} updated, {self.removed} removed, {self.unchanged} unchanged "
-            f"({self.embedded} embedded, {len(self.skipped)} files skipped) in {self.seconds:.1f}s"
+            f"({self.embedded} embedded, {self.units_embedded} answer units embedded, {len(self.skipped)} files "
+            f"skipped) in {self.seconds:.1f}s"
         )
 
 
@@ -188,6 +191,25 @@ def _embed_and_add(index: NotesIndex, model: EmbeddingModel, chunks: list[Chunk]
     bar.close()
 
 
+def _embed_units(model: EmbeddingModel, texts: list[str], *, progress: bool, on_progress: ProgressFn | None
+                 ) -> dict[str, object]:
+    """Vectors (float16: half the size, the same rankings) of answer-unit texts, in batches by length."""
+    import numpy as np
+    from tqdm import tqdm
+
+    ordered = sorted(texts, key=len)
+    out: dict[str, object] = {}
+    bar = tqdm(total=len(ordered), desc="Answer units", unit="unit", file=sys.stderr, disable=not progress or not texts)
+    for batch in _batches(ordered, DEFAULT_WRITE_BATCH):
+        for text, vector in zip(batch, model.embed_documents(batch)):
+            out[text] = np.asarray(vector, dtype=np.float16)
+        bar.update(len(batch))
+        if on_progress:
+            on_progress(len(out), len(ordered))
+    bar.close()
+    return out
+
+
 def _readable_generation(settings: Settings, model: EmbeddingModel, client) -> int:
     """The committed generation of the index about to be rebuilt, or 0 when it cannot be read."""
     try:
@@ -267,12 +289,21 @@ def sync_index(settings: Settings, model: EmbeddingModel, *, rebuild: bool = Fal
         report.embedded = len(to_embed)
         changed = bool(to_embed or relabel_ids or leftovers) or state.generation == 0
         generation = new_gen if changed else committed
-        if changed:
-            # Readers would each rebuild BM25 over every chunk on their first question; do it once here,
-            # from the chunks in hand rather than reading them all back from Chroma.
+        previous = cached_keyword_index(index, committed, cache_dir=settings.keyword_cache) if committed else None
+        known = previous.unit_vectors if previous is not None else {}
+        if changed or not known:  # a new generation, or one whose snapshot is missing or predates answer units
+            # Answer units are embedded here, once, so a question only embeds itself; unchanged ones are
+            # reused from the previous generation. Readers would each rebuild BM25 over every chunk on their
+            # first question: it is fitted here too, from the chunks in hand.
+            units = {s.text: units_of(s.text) for s in sections}
+            wanted = list(dict.fromkeys(unit_embed_text(u, s.breadcrumb) for s in sections for u in units[s.text]))
+            missing_units = [t for t in wanted if t not in known]
+            vectors = {t: known[t] for t in wanted if t in known}
+            vectors.update(_embed_units(model, missing_units, progress=progress, on_progress=on_progress))
+            report.units_embedded = len(missing_units)
             ids = list(desired)
             keyword = fit_keyword_index(generation, ids, [desired[cid].text for cid in ids],
-                                        [final_mds[cid] for cid in ids])
+                                        [final_mds[cid] for cid in ids], unit_vectors=vectors, units=units)
             save_keyword_index(keyword, index, cache_dir=settings.keyword_cache)
         report.seconds = time.perf_counter() - started
         index.write_state(IndexState(

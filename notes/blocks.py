@@ -331,7 +331,11 @@ def walk_blocks(markdown: str) -> BlockDoc:
                     add(Block("data", text, None, first, last, line_no, group=groups, label=cells[0]))
             else:
                 first, last = span(*token.map)
-                add(Block("code", code, None, first, last, token.map[0], group=groups))
+                intro = len(blocks) - 1  # "…you can use it:" right before the code introduces it
+                introduced = intro >= 0 and blocks[intro].kind in ("paragraph", "item") \
+                    and blocks[intro].text.rstrip().endswith(":")
+                add(Block("code", code, None, first, last, token.map[0], group=blocks[intro].group if introduced
+                          else groups, parent=intro if introduced else None))
             previous_top = None
         elif kind in ("heading_open", "hr", "html_block") and not items:
             previous_top = None

@@ -14,6 +14,7 @@ from notes.blocks import Block, BlockDoc, walk_blocks
 from notes.sentences import split_sentences
 
 MAX_LIST_ITEMS = 12
+MAX_EXAMPLE_LINES = 4  # a short command introduced by "…you can use:" is an answer with its introduction
 MAX_ITEM_CHARS = 400  # a multi-sentence bullet or paragraph up to this long is also one unit
 _TRAILING = re.compile(r"(?:,|;|\.|\s+and|\s+or|&)\s*$")
 
@@ -31,6 +32,7 @@ class Unit:
     group: int = 0  # units of one paragraph, one list (with its introduction) or one table share it
     order: int = 0  # position in the section
     start: int = 0  # offset of the quote in the section's Markdown
+    parent: str = ""  # the item (or the introduction) it directly hangs from
 
     @property
     def embed_text(self) -> str:
@@ -81,20 +83,25 @@ def _span(doc: BlockDoc, block: Block, a: int, b: int) -> tuple[int, int]:
     return _widen(doc.source, min(mapped), max(mapped) + 1)
 
 
+def _hangs_from(blocks: list[Block], index: int, spans_of) -> str:
+    """What the block at `index` says to those below it: a whole item, or a paragraph's introduction."""
+    above = blocks[index]
+    if above.kind == "item":
+        return above.text
+    spans = spans_of(index)
+    intro = above.text[spans[-1][0]:] if spans else above.text
+    return intro if intro.rstrip().endswith(":") else ""
+
+
 def _context(blocks: list[Block], block: Block, spans_of) -> str:
     """The item or introduction a block hangs from (up to two levels), as it reads."""
     parts = []
     parent, levels = block.parent, 0
     while parent is not None and levels < 2:
-        above = blocks[parent]
-        if above.kind == "item":
-            parts.insert(0, above.text)
-        else:
-            spans = spans_of(parent)
-            intro = above.text[spans[-1][0]:] if spans else above.text
-            if intro.rstrip().endswith(":"):
-                parts.insert(0, intro)
-        parent, levels = above.parent, levels + 1
+        said = _hangs_from(blocks, parent, spans_of)
+        if said:
+            parts.insert(0, said)
+        parent, levels = blocks[parent].parent, levels + 1
     return " ".join(parts)
 
 
@@ -121,12 +128,24 @@ def extract_units(section_text: str) -> list[Unit]:
                      start=start))
             continue
         if block.kind == "code":
+            lines = [line.strip() for line in block.text.split("\n") if line.strip()]
+            if block.parent is not None and 0 < len(lines) <= MAX_EXAMPLE_LINES:
+                intro_block = blocks[block.parent]
+                spans = spans_of(block.parent)
+                intro_at = spans[-1][0] if spans else 0
+                start, _ = _span(doc, intro_block, intro_at, len(intro_block.text))
+                code = "; ".join(f"`{line}`" for line in lines if "`" not in line)
+                if code:
+                    add(Unit(doc.source[start:block.end], f"{intro_block.text[intro_at:].rstrip()} {code}.",
+                             _context(blocks, intro_block, spans_of), "example", label=intro_block.label,
+                             group=block.group, start=start))
             continue
         text, spans = block.text, spans_of(index)
         bullet = block.kind == "item"
         heading_like = not bullet and block.depth == 0 and len(spans) == 1 and not _ends_sentence(text) \
             and len(text.split()) < 8
         context = _context(blocks, block, spans_of)
+        parent = clean_item(_hangs_from(blocks, block.parent, spans_of)) if block.parent is not None else ""
         for n, (a, b) in enumerate([] if heading_like else spans):
             sentence = text[a:b]
             if len(clean_item(sentence).split()) < 3 or sentence.rstrip().endswith(":"):
@@ -139,11 +158,11 @@ def extract_units(section_text: str) -> list[Unit]:
                 shown = f"{clean_item(ctx).rstrip(':')} {shown}"
             start, end = _span(doc, block, a, b)
             add(Unit(doc.source[start:end], shown, ctx, "bullet" if bullet else "sentence", label=block.label,
-                     group=block.group, start=start))
+                     group=block.group, start=start, parent=parent))
         if len(spans) > 1 and len(text) <= MAX_ITEM_CHARS and not heading_like:
             start, end = _span(doc, block, 0, len(text))
             add(Unit(doc.source[start:end], as_sentence(text), context, "item", label=block.label,
-                     group=block.group, start=start))
+                     group=block.group, start=start, parent=parent))
         direct = [c for c in block.children if blocks[c].kind == "item"][:MAX_LIST_ITEMS]
         if len(direct) >= 2:
             intro_at = spans[-1][0] if spans and not bullet else 0
@@ -154,6 +173,11 @@ def extract_units(section_text: str) -> list[Unit]:
             add(Unit(doc.source[start:end].rstrip(), f"{head}: {'; '.join(items)}.", "", "list", items,
                      label=block.label, group=block.group, start=start))
     return units
+
+
+def unit_embed_text(unit: Unit, breadcrumb: str) -> str:
+    """What a unit is embedded as: its section's heading path, the item it hangs from, its text."""
+    return f"{breadcrumb}: {unit.embed_text}"
 
 
 @lru_cache(maxsize=4096)

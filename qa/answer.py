@@ -1,62 +1,42 @@
-"""Extractive answers: pick the note sentences that answer the question, cite each, or abstain.
+"""Extractive answers: rank the note's units against the question, decide whether the notes answer
+it, and compose an answer that reads as one, every sentence quoted and cited.
 
-How a unit (sentence, bullet or list) is scored against the question:
-  score = W_DENSE · cosine(question, heading path + unit) + W_SECTION · the section's best dense score
-          + W_LEXICAL · IDF-weighted share of the question's terms found in the unit or its heading path
-          (+ a bonus when the question asks for a quantity and the unit has a number, or asks for a list
-          and the unit is one).
-
-How we decide to abstain (`decide_abstention`), in order:
-  1. no unit is close in meaning to the question (best cosine < MIN_SIMILARITY) → abstain;
-  2. unless the match is very close (cosine ≥ CONFIDENT_SIMILARITY):
-     - the question names something (Aurora, SQS, CloudFront, "Express"…: a word written as a name, or
-       one the notes always write as a name) that the best section never mentions → abstain;
-     - the match is weak (cosine < WEAK_SIMILARITY) and the best sentence holds almost none of the
-       question's terms (IDF-weighted share < MIN_BEST_LEXICAL) → abstain;
-     - the question asks for a quantity (how long/many/much, maximum…) and the best sentence holds
-       no number → abstain (the notes talk about the topic but do not give the figure).
-A raw similarity threshold alone cannot separate "SQS message size" from "Lambda memory size":
-both look alike to the embedding model; the name and quantity checks are what tell them apart.
-Thresholds were chosen by a grid search on eval/questions.jsonl and checked on held-out halves.
+1. Candidates: every unit (sentence, list item, list, table row) of the top retrieved sections, with
+   the features of `qa.features` (similarity to the question, the section's retrieval scores, the
+   share of the question's terms and names it holds, whether it gives the figure or list asked for…).
+2. Ranking and the decision are the two logistic regressions of `qa/answer_model.json`, fitted by
+   `python -m eval.fit` on the tune halves of three corpora. When the answer model says no, the
+   answer says why: the feature that weighed most against answering, in words.
+3. Composition: the best unit first; further units only from the same section (one paragraph,
+   list or table in most notes; in short how-to sections, the next paragraph often holds the rest of
+   the answer: measured, README), in the order of the note, while they score close to the best, hold
+   some of the question's terms themselves, and the answer stays short (about 80 words, more for a
+   list); a unit that opens with "This…", "It…", "When…" gets its subject in front
+   (its bold label, the item it hangs from, or the heading); a comparison takes the best unit for
+   each side. No unit is repeated or shown inside another.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 import numpy as np
 
 from notes.model import section_url
-from notes.units import Unit, units_of
+from notes.units import Unit, unit_embed_text, units_of
+from qa.answer_model import AnswerModel, load_answer_model
+from qa.features import (ANAPHORIC_OPENER, Candidate, QuestionInfo, add_relative_features, answerable_features,
+                         as_matrix, tokens_of, unit_features)
 from qa.retrieve import Retrieval, SectionHit
-from qa.text import content_terms, numbers_in, question_names, tokenize
+from qa.text import gives_instructions
 
 DEFAULT_MAX_SENTENCES = 4
 DEFAULT_SECTIONS_CONSIDERED = 4
-# Weights fitted by a grid search on half of eval/questions.jsonl and checked on the other half.
-W_DENSE, W_SECTION, W_LEXICAL = 1.0, 0.6, 0.2
-QUANTITY_BONUS, LIST_BONUS, DEFINITION_BONUS = 0.10, 0.05, 0.10
-# Further sentences must score within a margin of the best one (wider for list questions) and share
-# some of the question's terms, so an answer stays short and each sentence earns its citation.
-FOLLOW_MARGIN, LIST_FOLLOW_MARGIN = 0.12, 0.16
-MIN_FOLLOW_LEXICAL = 0.2
-
-# Abstention thresholds, calibrated on eval/questions.jsonl (see the module docstring).
-MIN_SIMILARITY = 0.40  # below this no unit is about the question
-CONFIDENT_SIMILARITY = 0.75  # at or above this, a missing name or number is taken to be paraphrase
-WEAK_SIMILARITY, MIN_BEST_LEXICAL = 0.55, 0.2  # a weak match must share some terms with the question
-
-_QUANTITY = re.compile(
-    r"\b(how (long|many|much|big|large|fast|small|often)|max(imum)?|min(imum)?|limit|size|cost|price|"
-    r"pric(e|ing)|retention|retain|duration|default|timeout|memory|ram|storage|capacity|days?|hours?|"
-    r"minutes?|seconds?|percent|latency|up to)\b", re.I)
-_ASKS_FIGURE = re.compile(
-    r"\b(how (long|many|much|big|large)|max(imum)?|min(imum)?|what size|most|least)\b", re.I)
-_LIST = re.compile(
-    r"\b(which|what are|list|name( the| all)?|types|kinds|ways|options|use cases|languages|modes|methods|"
-    r"steps|benefits|features|examples|integrations|services|formats|settings|reasons|advantages)\b", re.I)
+RETRIEVED_FOR_ANSWER = 8  # sections retrieved for an answer: the top few, and room for `considered_sections`
+MAX_ANSWER_WORDS = 80
+MAX_LIST_WORDS = 120
+MIN_SENTENCE_WORDS = 4  # shorter units (not rows or lists) are fragments
 
 NOT_COVERED = "Your notes don't cover this."
 
@@ -87,15 +67,6 @@ class AnswerSentence:
     text: str
     citation: int | None
     supported: bool = True
-
-
-@dataclass
-class ScoredUnit:
-    unit: Unit
-    section: SectionHit
-    similarity: float
-    lexical: float
-    score: float
 
 
 @dataclass
@@ -152,130 +123,199 @@ class Answer:
 
 
 class UnitScorer:
-    """Embeds answer units for scoring against questions (the model caches them per process, by text)."""
+    """Answer-unit vectors: those ingest stored with the index generation, else embedded now (and kept
+    by the model for the process: an index built before units were stored, or a server-mode reader
+    that had to rebuild the keyword index itself)."""
 
     def __init__(self, model):
         self.model = model
 
-    def vectors(self, texts: list[str]) -> np.ndarray:
-        return self.model.embed_texts(texts)
+    def vectors(self, texts: list[str], stored: dict | None = None) -> np.ndarray:
+        stored = stored or {}
+        missing = [t for t in texts if t not in stored]
+        fresh = dict(zip(missing, self.model.embed_texts(missing))) if missing else {}
+        if not texts:
+            return np.zeros((0, self.model.dimension), dtype=np.float32)
+        return np.stack([np.asarray(stored[t] if t in stored else fresh[t], dtype=np.float32) for t in texts])
+
+    def question_vector(self, question: str) -> np.ndarray:
+        return np.asarray(self.model.embed_query(question), dtype=np.float32)
 
 
-def weighted_share(terms: list[str], found: set[str], idf) -> float:
-    """IDF-weighted share of `terms` that occur in `found`."""
-    total = sum(idf(t) for t in terms)
-    return sum(idf(t) for t in terms if t in found) / total if total else 0.0
+def question_info(question: str, retrieval: Retrieval) -> QuestionInfo:
+    return QuestionInfo.of(question, retrieval.query, retrieval.keyword.names if retrieval.keyword else set())
 
 
-@lru_cache(maxsize=16384)
-def _tokens_of(text: str) -> frozenset[str]:
-    return frozenset(tokenize(text))
+def considered_sections(retrieval: Retrieval, n: int = DEFAULT_SECTIONS_CONSIDERED) -> list[SectionHit]:
+    """The top `n` fused sections, and the section the dense search liked best if fusion pushed it below
+    them: a passage that says the same in other words has no keyword in common to be ranked by."""
+    top = retrieval.sections[:n]
+    dense = [s for s in retrieval.sections if s.dense_score is not None]
+    best = max(dense, key=lambda s: s.dense_score, default=None)
+    return top + [best] if best is not None and best not in top else top
 
 
-def _unit_embed_text(unit: Unit, section: SectionHit) -> str:
-    return f"{section.breadcrumb}: {unit.embed_text}"
-
-
-_DEFINITION_Q = re.compile(r"^\s*(what\s+(is|are)|what's|define|explain|describe|tell me about)\b", re.I)
-
-
-def _definition_pattern(question: str, names: set[str]) -> re.Pattern | None:
-    """For "what is X?", a pattern matching sentences that define X ("[AWS|Amazon] X … is/are …")."""
-    if not _DEFINITION_Q.search(question):
-        return None
-    subject = [w for w in question_names(question, names)]
-    if not subject:
-        return None
-    words = r"\W+(?:\w+\W+){0,3}?".join(re.escape(w) for w in subject[:2])
-    return re.compile(rf"^(?:the\s+)?(?:aws\s+|amazon\s+)?{words}\w*\W+(?:\w+\W+){{0,4}}?(is|are)\b", re.I)
-
-
-def score_units(question: str, retrieval: Retrieval, scorer: UnitScorer, *,
-                sections_considered: int = DEFAULT_SECTIONS_CONSIDERED) -> list[ScoredUnit]:
-    """Every unit of the top sections, scored against the question (and the searched query), best first."""
-    sections = retrieval.sections[:sections_considered]
-    query_vector, query, idf = retrieval.query_vector, retrieval.query, retrieval.keyword.idf
-    pairs = [(u, s) for s in sections for u in units_of(s.text)]
+def candidates(info: QuestionInfo, retrieval: Retrieval, scorer: UnitScorer, *,
+               sections_considered: int = DEFAULT_SECTIONS_CONSIDERED) -> list[Candidate]:
+    """Every unit of the considered sections, with its features (not yet ranked)."""
+    sections = considered_sections(retrieval, sections_considered)
+    cut = retrieval.keyword.units_of if retrieval.keyword else units_of
+    pairs = [(u, s, s.rank) for s in sections for u in cut(s.text)]
     if not pairs:
         return []
-    vectors = scorer.vectors([_unit_embed_text(u, s) for u, s in pairs])
-    sims = vectors @ np.asarray(query_vector, dtype=np.float32)
-    terms = content_terms(query or question)
-    wants_number = bool(_QUANTITY.search(question))
-    wants_list = bool(_LIST.search(question))
-    definition = _definition_pattern(question, retrieval.keyword.names)
-    scored = []
-    for (unit, section), sim in zip(pairs, sims):
-        found = _tokens_of(f"{unit.text} {unit.context} {' '.join(section.heading_path)}")
-        lexical = weighted_share(terms, found, idf)
-        score = W_DENSE * float(sim) + W_SECTION * (section.dense_score or 0.0) + W_LEXICAL * lexical
-        if wants_number and numbers_in(unit.text):
-            score += QUANTITY_BONUS
-        if unit.kind == "list":
-            score += LIST_BONUS if wants_list else -LIST_BONUS
-        if definition and definition.match(unit.text):
-            score += DEFINITION_BONUS
-        scored.append(ScoredUnit(unit, section, float(sim), lexical, score))
-    return sorted(scored, key=lambda s: -s.score)
+    stored = retrieval.keyword.unit_vectors if retrieval.keyword else None
+    vectors = scorer.vectors([unit_embed_text(u, s.breadcrumb) for u, s, _ in pairs], stored)
+    # A follow-up is searched with the earlier subject; a unit that answers it matches both that subject
+    # and what the follow-up itself asks (the two vectors averaged).
+    asked = np.asarray(retrieval.query_vector, dtype=np.float32)
+    if retrieval.query != info.text:
+        asked = asked + scorer.question_vector(info.text)
+        asked /= np.linalg.norm(asked)
+    sims = vectors @ asked
+    idf = retrieval.keyword.idf
+    out = []
+    for (unit, section, rank), sim in zip(pairs, sims):
+        c = Candidate(unit, section, rank, float(sim))
+        c.features = unit_features(info, c, idf)
+        out.append(c)
+    add_relative_features(out)
+    return out
 
 
-def decide_abstention(question: str, ranked: list[ScoredUnit], names: set[str]) -> Decision:
-    """Answer only when the notes hold something close to the question, naming what it names."""
+def rank_candidates(cands: list[Candidate], model: AnswerModel) -> list[Candidate]:
+    """The candidates scored by the fitted ranker, best first."""
+    if not cands:
+        return []
+    scores = model.ranker.score(as_matrix([c.features for c in cands], model.ranker.features))
+    for c, score in zip(cands, scores):
+        c.score = float(score)
+    return sorted(cands, key=lambda c: -c.score)
+
+
+def _missing_names(info: QuestionInfo, best: Candidate) -> list[str]:
+    present = tokens_of(f"{best.section.text} {' '.join(best.section.heading_path)}")
+    return [n for n in info.names if n not in present]
+
+
+def _reason(feature: str, info: QuestionInfo, best: Candidate, idf) -> str:
+    """The refusal in words, from the feature that weighed most against answering."""
+    if feature in ("names_missing_best", "names_missing_all") and _missing_names(info, best):
+        return "the notes do not mention " + ", ".join(_missing_names(info, best)) + " there"
+    if feature in ("figure_without_number", "figure_none_in_top"):
+        return "the question asks for a figure the closest passages do not give"
+    if feature == "numbers_missing" and info.numbers:
+        return "the notes do not mention " + ", ".join(sorted(info.numbers)) + " there"
+    if feature in ("rare_missing_section", "rare_missing_unit"):
+        present = tokens_of(f"{best.section.text} {' '.join(best.section.heading_path)}")
+        missing = sorted((t for t in info.query_terms if t not in present), key=lambda t: -idf(t))
+        if missing:
+            return f"the closest passage does not mention “{missing[0]}”"
+    if feature in ("kind_without_figure", "kind_none_in_top"):
+        return "the question asks for a figure the closest passages do not give"
+    return "no passage is close enough to the question"
+
+
+def decide(info: QuestionInfo, ranked: list[Candidate], retrieval: Retrieval, model: AnswerModel, *,
+           sections_considered: int = DEFAULT_SECTIONS_CONSIDERED) -> Decision:
+    """Answer only when the fitted answer model says the best candidates answer the question."""
     if not ranked:
         return Decision(True, "nothing in the notes matched")
+    keyword = retrieval.keyword
+    features = answerable_features(info, ranked, considered_sections(retrieval, sections_considered), keyword.idf,
+                                   keyword.max_idf)
+    x = as_matrix([features], model.answerable.features)
+    logit = float(model.answerable.score(x)[0])
     best = ranked[0]
-    similarity = max(u.similarity for u in ranked[:5])
-    section_terms = _tokens_of(f"{best.section.text} {' '.join(best.section.heading_path)}")
-    missing = [n for n in question_names(question, names) if n not in section_terms]
-    coverage = 1.0 - len(missing) / max(1, len(question_names(question, names)))
-    if similarity < MIN_SIMILARITY:
-        return Decision(True, "no passage is close in meaning", similarity, coverage, missing)
-    if similarity < CONFIDENT_SIMILARITY:
-        if missing:
-            return Decision(True, "the notes do not mention " + ", ".join(missing) + " there", similarity,
-                            coverage, missing)
-        if similarity < WEAK_SIMILARITY and best.lexical < MIN_BEST_LEXICAL:
-            return Decision(True, "the closest passage shares almost none of the question's terms", similarity,
-                            coverage, missing)
-        if _ASKS_FIGURE.search(question) and not numbers_in(best.unit.text):
-            return Decision(True, "the question asks for a figure the best passage does not give", similarity,
-                            coverage, missing)
-    return Decision(False, "supported", similarity, coverage, missing)
+    coverage = features["section_terms"]
+    if logit >= model.threshold:
+        return Decision(False, "supported", best.similarity, coverage, [])
+    contributions = model.answerable.contributions(x)[0]
+    worst = model.answerable.features[int(np.argmin(contributions))]
+    return Decision(True, _reason(worst, info, best, keyword.idf), best.similarity, coverage,
+                    _missing_names(info, best))
 
 
 def _overlaps(a: Unit, b: Unit) -> bool:
-    return a.quote in b.quote or b.quote in a.quote
+    """Two units of one section that share any of the note's text (a sentence and its whole item…)."""
+    return a.start < b.start + len(b.quote) and b.start < a.start + len(a.quote)
 
 
-def select_units(question: str, ranked: list[ScoredUnit], *, max_sentences: int = DEFAULT_MAX_SENTENCES
-                 ) -> list[ScoredUnit]:
-    """The best unit, plus close runners-up that add something (no repeats, no overlapping quotes)."""
+def _same_place(a: Candidate, b: Candidate) -> bool:
+    return a.section.url == b.section.url
+
+
+def _words(c: Candidate) -> int:
+    return len(c.unit.text.split())
+
+
+def _fragment(c: Candidate) -> bool:
+    return c.unit.kind not in ("row", "list") and _words(c) < MIN_SENTENCE_WORDS
+
+
+def _about(c: Candidate, name: str) -> bool:
+    return name in tokens_of(f"{c.unit.text} {c.unit.context} {c.unit.label} {c.section.heading}")
+
+
+def select(info: QuestionInfo, ranked: list[Candidate], model: AnswerModel, *,
+           max_sentences: int = DEFAULT_MAX_SENTENCES) -> list[Candidate]:
+    """The best unit, then close runners-up from the same section, in the note's order."""
     if not ranked:
         return []
-    margin = LIST_FOLLOW_MARGIN if _LIST.search(question) else FOLLOW_MARGIN
-    chosen = [ranked[0]]
-    for candidate in ranked[1:]:
-        if len(chosen) >= max_sentences or candidate.score < ranked[0].score - margin:
+    usable = [c for c in ranked if not _fragment(c) and not gives_instructions(c.unit.text)] or ranked
+    best = usable[0]
+    if info.comparison:
+        sides = [next((c for c in usable if _about(c, name)), None) for name in info.names[:2]]
+        if all(sides) and not (_same_place(*sides) and _overlaps(sides[0].unit, sides[1].unit)):
+            return sides
+    budget = MAX_LIST_WORDS if info.list else MAX_ANSWER_WORDS
+    chosen, words = [best], _words(best)
+    for c in usable[1:]:
+        if len(chosen) >= max_sentences or c.score < best.score - model.follow_margin:
             break
-        if candidate.lexical < MIN_FOLLOW_LEXICAL or any(_overlaps(candidate.unit, c.unit) for c in chosen):
+        if not _same_place(c, best) or words + _words(c) > budget or c.features["unit_terms"] < model.follow_terms:
             continue
-        chosen.append(candidate)
-    return chosen
+        if any(_overlaps(c.unit, o.unit) for o in chosen):
+            continue
+        chosen.append(c)
+        words += _words(c)
+    return [best] + sorted(chosen[1:], key=lambda c: c.unit.order)
 
 
-def compose_answer(question: str, retrieval: Retrieval, scorer: UnitScorer, *,
+def _short(text: str, words: int = 8) -> str:
+    text = text.strip().rstrip(":").strip()
+    return text if 0 < len(text.split()) <= words else ""
+
+
+def shown_text(c: Candidate, info: QuestionInfo | None = None) -> str:
+    """A unit as an answer sentence: with its subject in front when it opens with "This…", "It…", "When…",
+    and, in a comparison, when it does not name its side."""
+    text = c.unit.text
+    needs_subject = bool(ANAPHORIC_OPENER.match(text))
+    if info is not None and info.comparison and not any(n in tokens_of(text) for n in info.names):
+        needs_subject = True
+    if not needs_subject:
+        return text
+    subject = _short(c.unit.label) or _short(c.unit.parent) or c.section.heading.rstrip(":")
+    if subject and subject.lower() not in text.lower():
+        return f"{subject}: {text}"
+    return text
+
+
+def compose_answer(question: str, retrieval: Retrieval, scorer: UnitScorer, *, model: AnswerModel | None = None,
                    sections_considered: int = DEFAULT_SECTIONS_CONSIDERED,
                    max_sentences: int = DEFAULT_MAX_SENTENCES) -> Answer:
-    """The extractive answer for one retrieval: cited sentences, or a plain refusal."""
-    ranked = score_units(question, retrieval, scorer, sections_considered=sections_considered)
-    decision = decide_abstention(retrieval.query, ranked, retrieval.keyword.names)
+    """The extractive answer for one retrieval: cited sentences, or a plain refusal that says why."""
+    model = model or load_answer_model()
+    info = question_info(question, retrieval)
+    ranked = rank_candidates(candidates(info, retrieval, scorer, sections_considered=sections_considered), model)
+    decision = decide(info, ranked, retrieval, model, sections_considered=sections_considered)
     if decision.abstained:
         return Answer(question, NOT_COVERED, True, [], [], retrieval, decision)
     citations: list[Citation] = []
     sentences: list[AnswerSentence] = []
-    for n, su in enumerate(select_units(question, ranked, max_sentences=max_sentences), start=1):
-        s = su.section
-        citations.append(Citation(n, s.source, s.anchor, s.heading, list(s.heading_path), su.unit.quote, s.title))
-        sentences.append(AnswerSentence(su.unit.text, n))
+    for n, c in enumerate(select(info, ranked, model, max_sentences=max_sentences), start=1):
+        s = c.section
+        citations.append(Citation(n, s.source, s.anchor, s.heading, list(s.heading_path), c.unit.quote, s.title))
+        sentences.append(AnswerSentence(shown_text(c, info), n))
     text = " ".join(f"{s.text} [{s.citation}]" for s in sentences)
     return Answer(question, text, False, citations, sentences, retrieval, decision)

@@ -5,24 +5,42 @@ from __future__ import annotations
 import re
 
 from qa.errors import BadQuestion
-from qa.text import content_terms, question_names
+from qa.text import STOPWORDS, content_terms, question_names
 
-_ANAPHORA = re.compile(
-    r"\b(it|its|it's|they|them|their|theirs|this|that|these|those|he|she|one|ones|there)\b|"
-    r"\bthe (same|two|other|others|first|second|former|latter|previous|above)\b|"
-    r"^\s*(?:(?:ok|okay|right|cool|thanks|great)\W+)?(and|also|what about|how about|so|then|but)\b", re.I)
+# A word that points back at something said before ("it", "they", "the latter")…
+_REFERENCE = re.compile(
+    r"\b(?:it|its(?!\s+own\b)|it's|they|them|their|theirs|this|that|these|those|one|ones|he|she|him|her)\b|"
+    r"\bthe (?:same|two|other|others|first|second|former|latter|previous|above)\b", re.I)
+# …or a question that only continues the conversation ("and for a group?", "what about on Windows?").
+_CONTINUES = re.compile(
+    r"^\s*(?:(?:ok|okay|right|cool|thanks|great|so|hmm)\W+)*(?:and|also|what about|how about|but|so|then|or)\b|"
+    r"\b(?:then|too|instead|as well|either)\W*$", re.I)
+_PARTICLES = frozenset("off on up out in into from to for with away down back over again now then too".split())
 MIN_STANDALONE_TERMS = 3
 MAX_QUESTION_CHARS = 2000
+NO_QUESTION = "I couldn't find a question there: type your question in words."
 
 
 def clean_question(question: str | None) -> tuple[str, str | None]:
-    """The question to answer and a notice if it was trimmed; empty questions are refused."""
+    """The question to answer and a notice if it was trimmed; empty or wordless input is refused."""
     text = " ".join((question or "").split())
     if not text:
         raise BadQuestion("The question is empty: type a question about your notes.")
+    if not re.search(r"\w", text):  # emoji, punctuation: nothing to search for
+        raise BadQuestion(NO_QUESTION)
     if len(text) > MAX_QUESTION_CHARS:
         return text[:MAX_QUESTION_CHARS], f"The question was trimmed to its first {MAX_QUESTION_CHARS} characters."
     return text, None
+
+
+def _relative_that(question: str, match: re.Match) -> bool:
+    """'a setting that makes…': "that" after a noun and before more words joins a clause, points nowhere."""
+    if match.group(0).lower() != "that":
+        return False
+    before = re.findall(r"[\w']+", question[:match.start()])
+    after = re.match(r"\s+([\w']+)", question[match.end():])
+    return bool(before) and before[-1].lower() not in STOPWORDS and bool(after) \
+        and after.group(1).lower() not in _PARTICLES
 
 
 def last_user_turns(history: list[dict] | None) -> list[str]:
@@ -31,22 +49,27 @@ def last_user_turns(history: list[dict] | None) -> list[str]:
 
 
 def is_follow_up(question: str, names: set[str] = frozenset()) -> bool:
-    """Leans on an earlier turn: a pronoun or "and…/what about…"; else, given the notes' names, a
-    question naming nothing (standalone questions name their subject), or one with too few terms."""
-    if _ANAPHORA.search(question):
+    """Whether the question needs an earlier turn to be understood: it only continues the conversation,
+    or it points back ("it", "they") with nothing in the question itself to point at. Without the notes'
+    names to go by, a question of very few words counts as a follow-up too."""
+    if _CONTINUES.search(question):
         return True
+    reference = next((m for m in _REFERENCE.finditer(question) if not _relative_that(question, m)), None)
+    if reference:
+        own = question_names(question[:reference.start()], names) if names else content_terms(
+            question[:reference.start()])
+        return not own
     if names:
-        return not question_names(question, names)
+        return not question_names(question, names) and len(content_terms(question)) < MIN_STANDALONE_TERMS
     return len(content_terms(question)) < MIN_STANDALONE_TERMS
 
 
 def condense_query(question: str, history: list[dict] | None, *, names: set[str] = frozenset()) -> str:
-    """The query actually searched: the question, plus the subject of the last standalone user turn."""
-    if not history or not is_follow_up(question, names):
+    """The query actually searched: the question, after the user's last standalone question when it is a
+    follow-up (only that one: earlier follow-ups are never chained in; when every earlier question leaned
+    on another, the last one is all there is to go on)."""
+    earlier = last_user_turns(history)
+    if not earlier or not is_follow_up(question, names):
         return question
-    subject = []
-    for turn in last_user_turns(history):
-        subject.insert(0, turn)
-        if not is_follow_up(turn, names):
-            break
-    return " ".join(subject + [question]) if subject else question
+    subject = next((turn for turn in earlier if not is_follow_up(turn, names)), earlier[0])
+    return f"{subject} {question}"

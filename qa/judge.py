@@ -56,6 +56,7 @@ _NEGATION = re.compile(
     r"\b(?:not|no|never|cannot|can't|don't|doesn't|didn't|isn't|aren't|wasn't|won't|without|none|nor)\b|n't\b",
     re.I)
 NEGATION_MISMATCH = "<negation>"  # how a polarity disagreement shows in `missing`
+_LEAD_IN = re.compile(r"^([^:]{1,80}):\s+(.+)$", re.S)
 _CITATION_MARKER = re.compile(r"\s*\[\d+(?:\s*[,;]\s*\d+)*\]")
 _NUMBER_THEN_UNIT = re.compile(r"(\d)([A-Za-z])")
 
@@ -179,8 +180,12 @@ class SupportJudge:
         """(best cosine between the sentence and any window of the passage, the closest line or
         sentence of the passage). Vectors are normalised, so a dot product is the cosine."""
         claim = normalise(sentence)
-        if len(claim.split()) >= 3 and _fold(claim) in _fold(normalise(passage)):
+        text = _fold(normalise(passage))
+        if len(claim.split()) >= 3 and _fold(claim) in text:
             return 1.0, claim  # a verbatim quote: nothing to embed
+        lead = _LEAD_IN.match(claim)  # "Lambda SnapStart: When enabled, …": a quote with its subject in front
+        if lead and len(lead.group(2).split()) >= 3 and _fold(lead.group(1)) in text and _fold(lead.group(2)) in text:
+            return 1.0, lead.group(2)
         windows = candidate_windows(claim, passage_windows(passage), MAX_WINDOWS)
         if not claim or not windows:
             return 0.0, ""

@@ -16,7 +16,7 @@ from pathlib import Path
 from qa.store import NotesIndex, alive_filter
 from qa.text import name_vocabulary, tokenize
 
-CACHE_VERSION = 4  # bump when tokenisation or the cached fields change
+CACHE_VERSION = 6  # bump when tokenisation or the cached fields change
 
 
 @dataclass
@@ -32,6 +32,16 @@ class KeywordIndex:
     doc_freq: dict[str, int] = field(default_factory=dict)  # term → chunks containing it
     sections: dict[tuple[str, str], str] = field(default_factory=dict)  # (source, anchor) → raw Markdown
     names: set[str] = field(default_factory=set)  # tokens the notes write as names (see qa.text)
+    # answer-unit text (notes.units.unit_embed_text) → its vector (float16), embedded by ingest
+    unit_vectors: dict[str, object] = field(default_factory=dict)
+    units: dict[str, tuple] = field(default_factory=dict)  # section Markdown → its answer units (notes.units)
+
+    def units_of(self, section_text: str) -> tuple:
+        """A section's answer units as ingest cut them (else cut now: an older or rebuilt snapshot)."""
+        from notes.units import units_of
+
+        found = self.units.get(section_text)
+        return found if found is not None else units_of(section_text)
 
     @property
     def size(self) -> int:
@@ -44,6 +54,11 @@ class KeywordIndex:
         n = len(self.ids)
         df = self.doc_freq.get(term, 0)
         return math.log((n - df + 0.5) / (df + 0.5) + 1.0)
+
+    @property
+    def max_idf(self) -> float:
+        """The idf of a term no chunk holds (the highest there is)."""
+        return math.log((len(self.ids) + 0.5) / 0.5 + 1.0) if self.weights is not None else 0.0
 
     def scores(self, terms: list[str]):
         """BM25Okapi score of every chunk for `terms` (a repeated term counts again, as in rank_bm25)."""
@@ -81,7 +96,8 @@ def build_keyword_index(index: NotesIndex, generation: int) -> KeywordIndex:
     return fit_keyword_index(generation, got["ids"], got["documents"], got["metadatas"])
 
 
-def fit_keyword_index(generation: int, ids: list[str], documents: list[str], metadatas: list[dict]) -> KeywordIndex:
+def fit_keyword_index(generation: int, ids: list[str], documents: list[str], metadatas: list[dict], *,
+                      unit_vectors: dict | None = None, units: dict | None = None) -> KeywordIndex:
     """Fit BM25 over the given chunks (in note order, whatever order they come in)."""
     from rank_bm25 import BM25Okapi
 
@@ -96,7 +112,8 @@ def fit_keyword_index(generation: int, ids: list[str], documents: list[str], met
         bm25 = BM25Okapi([tokenize(_indexed_text(d, m)) for d, m in zip(documents, metadatas)])
         weights, vocabulary, doc_freq = bm25_matrix(bm25)
     names = name_vocabulary(list(sections.values()) + [m.get("heading_path", "") for m in metadatas])
-    return KeywordIndex(generation, ids, documents, metadatas, weights, vocabulary, doc_freq, sections, names)
+    return KeywordIndex(generation, ids, documents, metadatas, weights, vocabulary, doc_freq, sections, names,
+                        unit_vectors or {}, units or {})
 
 
 def bm25_matrix(bm25) -> tuple[object, dict[str, int], dict[str, int]]:
@@ -127,18 +144,24 @@ def _cached_generation(path: Path) -> int:
         return -1
 
 
+def cached_keyword_index(index: NotesIndex, generation: int, *, cache_dir: Path | None) -> KeywordIndex | None:
+    """The keyword index of `generation` as cached on disk, or None."""
+    if cache_dir is None:
+        return None
+    path = _cache_path(index, generation, cache_dir)
+    try:
+        with path.open("rb") as handle:
+            cached = pickle.load(handle)
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError):
+        return None  # absent, torn or stale: the caller rebuilds it
+    return cached if isinstance(cached, KeywordIndex) and cached.generation == generation else None
+
+
 def load_keyword_index(index: NotesIndex, generation: int, *, cache_dir: Path | None) -> KeywordIndex:
     """The cached keyword index for `generation`, building (and caching) it when absent."""
-    if cache_dir is not None:
-        path = _cache_path(index, generation, cache_dir)
-        if path.exists():
-            try:
-                with path.open("rb") as handle:
-                    cached = pickle.load(handle)
-                if isinstance(cached, KeywordIndex) and cached.generation == generation:
-                    return cached
-            except (OSError, pickle.UnpicklingError, EOFError, AttributeError):
-                pass  # a torn or stale cache file is rebuilt below
+    cached = cached_keyword_index(index, generation, cache_dir=cache_dir)
+    if cached is not None:
+        return cached
     keyword = build_keyword_index(index, generation)
     if cache_dir is not None:
         save_keyword_index(keyword, index, cache_dir=cache_dir)

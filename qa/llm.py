@@ -23,6 +23,7 @@ from qa.conversation import clean_question, condense_query, is_follow_up
 from qa.errors import NotesQAError
 from qa.retrieve import DEFAULT_K, SectionHit
 from qa.settings import Settings
+from qa.text import gives_instructions
 
 
 PROVIDERS = ("none", "ollama", "openai")
@@ -48,9 +49,6 @@ CONDENSE_PROMPT = ("Rewrite the last question as one standalone question that na
                    "conversation for context. Reply with the question only.")
 
 _MARKERS = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
-_INJECTION = re.compile(
-    r"\b(ignore|disregard|forget)\b[^.\n]{0,40}\b(instructions?|prompts?|rules|above|previous)\b|"
-    r"\byou are now\b|\bsystem prompt\b|\bnew instructions?\b|\bact as\b", re.I)
 
 
 class LLMUnavailable(NotesQAError):
@@ -105,7 +103,7 @@ def passage_text(section: SectionHit) -> str:
     kept = []
     for line in body.splitlines():
         spans = split_sentences(line) or [(0, len(line))]
-        kept.append(" ".join(line[a:b] for a, b in spans if not _INJECTION.search(line[a:b])))
+        kept.append(" ".join(line[a:b] for a, b in spans if not gives_instructions(line[a:b])))
     return f"{section.breadcrumb}\n" + "\n".join(k for k in kept if k.strip())
 
 

@@ -19,10 +19,10 @@ from qa.store import NotesIndex, alive_filter, explain_failure, folder_stamp, is
 DEFAULT_K = 5
 DEFAULT_CANDIDATES = 30
 DENSE_SPARE_FACTOR = 2  # dense results asked for per result kept, so dead chunks can be dropped (see _dense)
-# Sections are ranked by each retriever (by their best chunk), then fused. A small k and a lighter
-# keyword weight won a grid search on eval/questions.jsonl (R@1 0.92 vs 0.89 for the usual k=60,
-# equal weights): the dense ranking is the better one here, BM25 breaks ties and adds exact terms.
+# Sections are ranked by each retriever (by their best chunk), then fused by weighted reciprocal rank.
 RRF_K = 5
+# The keyword ranking's weight against the dense one's (1.0): fitted with the answer model on the tune halves
+# of the evaluation corpora (python -m eval.fit) and set by NotesQA; this is the value before any fit.
 DENSE_WEIGHT, KEYWORD_WEIGHT = 1.0, 0.5
 
 
@@ -118,6 +118,7 @@ class Retriever:
         # Chroma's embedded client caches vector segments per process: after another process commits,
         # its view is stale ("Error finding id"). `reopen` gives a fresh client and collection.
         self.reopen = reopen
+        self.keyword_weight = KEYWORD_WEIGHT
         self._keyword: KeywordIndex | None = None
         self._lock = threading.Lock()
 
@@ -177,18 +178,22 @@ class Retriever:
 
     def search(self, query: str, *, k: int = DEFAULT_K, source: str | None = None, under: str | None = None,
                tags: tuple[str, ...] = (), candidates: int = DEFAULT_CANDIDATES,
-               keyword: KeywordIndex | None = None) -> Retrieval:
+               keyword: KeywordIndex | None = None, exclude: frozenset[str] = frozenset()) -> Retrieval:
         """The best `k` sections for `query`, optionally within one note (`source`), a subtree (`under`) or
-        the notes carrying any of `tags`."""
+        the notes carrying any of `tags`. Sections named in `exclude` (`source#anchor`) are left out (the
+        answer model is fitted on questions whose answer was taken away this way)."""
         started = time.perf_counter()
         keyword = keyword or self.keyword_index()
         generation = keyword.generation
-        scoped = source or under or tags
-        allowed = [i for i, m in enumerate(keyword.metadatas) if _in_scope(m, source, under, tags)] if scoped else None
+        def in_scope(md: dict) -> bool:
+            return _in_scope(md, source, under, tags) and f"{md['source']}#{md['anchor']}" not in exclude
+
+        scoped = source or under or tags or exclude
+        allowed = [i for i, m in enumerate(keyword.metadatas) if in_scope(m)] if scoped else None
         t0 = time.perf_counter()
         vector = self.model.embed_query(query)
         t1 = time.perf_counter()
-        n_dense = min(max(candidates * (3 if under or tags else 1), k), max(keyword.size, 1))
+        n_dense = min(max(candidates * (3 if under or tags or exclude else 1), k), max(keyword.size, 1))
         try:
             result = self._dense(vector, n_dense, generation, source)
         except NotesQAError:
@@ -200,7 +205,7 @@ class Retriever:
         dense_order = []
         for cid, doc, md, dist in zip(result["ids"][0], result["documents"][0], result["metadatas"][0],
                                       result["distances"][0]):
-            if not _in_scope(md, source, under, tags):
+            if not in_scope(md):
                 continue
             dense_order.append(cid)
             hits[cid] = ChunkHit(cid, doc, md, dense_score=1.0 - float(dist), dense_rank=len(dense_order))
@@ -210,7 +215,7 @@ class Retriever:
             keyword_order.append(cid)
             hit = hits.setdefault(cid, ChunkHit(cid, keyword.documents[pos], keyword.metadatas[pos]))
             hit.keyword_score, hit.keyword_rank = score, len(keyword_order)
-        weights = [DENSE_WEIGHT, KEYWORD_WEIGHT]
+        weights = [DENSE_WEIGHT, self.keyword_weight]
         for cid, value in fuse_ranks([dense_order, keyword_order], weights).items():
             hits[cid].fused = value
         section_scores = fuse_ranks([_section_order(dense_order, hits), _section_order(keyword_order, hits)],

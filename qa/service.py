@@ -11,7 +11,8 @@ import time
 from collections.abc import Callable
 from functools import cached_property
 
-from qa.answer import DEFAULT_SECTIONS_CONSIDERED, Answer, UnitScorer, compose_answer
+from qa.answer import RETRIEVED_FOR_ANSWER, Answer, UnitScorer, compose_answer
+from qa.answer_model import load_answer_model
 from qa.conversation import MAX_QUESTION_CHARS, clean_question, condense_query  # noqa: F401 (re-exported)
 from qa.embeddings import EmbeddingModel, load_embedding_model
 from qa.errors import IndexMissing
@@ -27,6 +28,8 @@ class NotesQA:
         self.model = model
         self.retriever = Retriever(index, model, cache_dir=settings.keyword_cache, reopen=self._reopen)
         self.scorer = UnitScorer(model)
+        self.answer_model = load_answer_model(str(settings.answer_model) if settings.answer_model else None)
+        self.retriever.keyword_weight = self.answer_model.keyword_weight
 
     @classmethod
     def load(cls, settings: Settings | None = None, *, model: EmbeddingModel | None = None,
@@ -109,10 +112,10 @@ class NotesQA:
         keyword = self.retriever.keyword_index()  # one snapshot per question: no mixed generations
         query = condense_query(text, history, names=keyword.names)
         # The answer reads as many sections as it needs; `k` is how many the caller lists as retrieved.
-        retrieval = self.retriever.search(query, k=max(k, DEFAULT_SECTIONS_CONSIDERED), source=source, under=under,
+        retrieval = self.retriever.search(query, k=max(k, RETRIEVED_FOR_ANSWER), source=source, under=under,
                                           tags=tuple(tags), keyword=keyword)
         t_retrieved = time.perf_counter()
-        answer = compose_answer(text, retrieval, self.scorer)
+        answer = compose_answer(text, retrieval, self.scorer, model=self.answer_model)
         retrieval.sections = retrieval.sections[:k]
         done = time.perf_counter()
         answer.notice = notice

@@ -21,8 +21,6 @@ STOPWORDS = frozenset(
     there's what's whats tell explain describe does do did anything something thing things like much many
     mean means exactly really please know need want""".split()
 )
-# Words too common in these notes (and in questions about them) to say what a question is about.
-GENERIC_TERMS = frozenset("aws amazon service services".split())
 
 _TOKEN = re.compile(r"[a-z0-9]+(?:[.'][a-z0-9]+)*")
 _NUMBER = re.compile(r"(?<![A-Za-z])\d+(?:[.,]\d+)*")
@@ -69,7 +67,7 @@ def cased_terms(text: str) -> list[tuple[str, bool | None]]:
         before = m.start() - 1  # the last non-blank character before the word (no slicing: long texts)
         while before >= 0 and text[before].isspace():
             before -= 1
-        sentence_start = before < 0 or text[before] in ".!?:-*#>(\""
+        sentence_start = before < 0 or text[before] in ".!?:-*#>(\"›•·|"
         inner_caps = _INNER_CAPS.search(word) is not None
         named = True if inner_caps else (None if sentence_start else word[0].isupper())
         low = word.lower()
@@ -97,18 +95,29 @@ def question_names(question: str, vocabulary: set[str]) -> list[str]:
     """The names a question mentions: written as a name, or known to the notes as one."""
     seen: dict[str, None] = {}
     for token, is_name in cased_terms(question):
-        if token in STOPWORDS or token in GENERIC_TERMS:
+        if token in STOPWORDS:
             continue
         if is_name or token in vocabulary:
             seen.setdefault(token, None)
     return list(seen)
 
 
+_INSTRUCTION = re.compile(
+    r"\b(ignore|disregard|forget)\b[^.\n]{0,40}\b(instructions?|prompts?|rules|above|previous)\b|"
+    r"\byou are now\b|\bsystem prompt\b|\bnew instructions?\b|\bact as\b", re.I)
+
+
+def gives_instructions(text: str) -> bool:
+    """A sentence in a note that talks to a language model ("ignore previous instructions…"): never
+    sent to one, never shown as an answer."""
+    return bool(_INSTRUCTION.search(text))
+
+
 def content_terms(text: str) -> list[str]:
     """Distinct tokens that say what `text` is about, in order."""
     seen: dict[str, None] = {}
     for t in tokenize(text):
-        if t not in GENERIC_TERMS and (len(t) > 1 or t.isdigit()):
+        if len(t) > 1 or t.isdigit():
             seen.setdefault(t, None)
     return list(seen)
 

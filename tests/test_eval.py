@@ -259,29 +259,37 @@ def test_thresholds_file_gates_in_the_right_direction():
     assert "false_refusal" in gate["max"]
 
 
-@pytest.fixture(scope="module")
-def eval_report(notes_qa):
-    """The whole question set through the session's seed index (model loaded once for the session)."""
+def corpus_report(qa, corpus: str) -> dict:
+    """One corpus's whole question set through its session index, one inference thread as `python -m eval`."""
+    from eval.corpora import corpora
     from eval.questions import AnchorIndex, load_questions
     from eval.runner import run_eval
 
     import torch
 
-    items = load_questions(anchors=AnchorIndex.from_notes_dir(notes_qa.settings.notes_dir))
+    items = load_questions(corpora()[corpus].questions, AnchorIndex.from_notes_dir(qa.settings.notes_dir))
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # as `python -m eval` does: ~3x faster on a busy 2-core machine, same answers
+    torch.set_num_threads(1)  # ~3x faster on a busy 2-core machine, same answers
     try:
-        return run_eval(notes_qa, items)
+        return run_eval(qa, items)
     finally:
         torch.set_num_threads(threads)
 
 
-def test_quality_does_not_fall_below_the_thresholds(eval_report):
-    """The CI gate: raise eval/thresholds.json when quality improves; never lower it quietly."""
+@pytest.fixture(scope="module")
+def eval_report(notes_qa):
+    """The seed's whole question set through the session's seed index (model loaded once for the session)."""
+    return corpus_report(notes_qa, "seed")
+
+
+@pytest.mark.parametrize("corpus", ["seed", "og-aws", "poetry-docs"])
+def test_quality_does_not_fall_below_the_thresholds(corpus, notes_qa, corpus_qa, request):
+    """The CI gate, per corpus: raise eval/thresholds.json when quality improves; never lower it quietly."""
     from eval.runner import gate_failures, load_gate
 
-    failures = gate_failures(eval_report["metrics"], load_gate())
-    assert not failures, "below eval/thresholds.json:\n" + "\n".join(failures)
+    report = request.getfixturevalue("eval_report") if corpus == "seed" else corpus_report(corpus_qa(corpus), corpus)
+    failures = gate_failures(report["metrics"], load_gate(corpus=corpus))
+    assert not failures, f"{corpus} below eval/thresholds.json:\n" + "\n".join(failures)
 
 
 def test_report_files_and_comparison(eval_report, tmp_path):

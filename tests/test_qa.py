@@ -61,7 +61,6 @@ def test_fact_questions_cite_the_section_holding_the_fact(notes_qa, question, an
 @pytest.mark.parametrize("question", [
     "What is the maximum message size in SQS?",
     "How far back can Aurora Backtrack rewind a cluster?",
-    "What is CloudFront's default cache TTL?",
     "How do I bake sourdough bread?",
     "Who won the 2018 FIFA World Cup?",
 ])

@@ -154,8 +154,16 @@ def mark_quote(body: str, quote: str | None) -> tuple[str, bool]:
     if start < 0:
         return body, False
     end = start + len(quote)
-    marked = []
+    marked, fence = [], None
     for line in body[start:end].split("\n"):
+        match = _FENCE.match(line)
+        if fence or match:  # code is shown as it is: a highlight inside it would be printed as text
+            marked.append(line)
+            if fence and match and match.group(1)[0] == fence[0]:
+                fence = None
+            elif not fence:
+                fence = match.group(1)
+            continue
         prefix, content, trail = _LIST_PREFIX.match(line).groups()
         marked.append(f"{prefix}{_HL_OPEN}{content}{_HL_CLOSE}{trail}" if content else line)
     return body[:start] + "\n".join(marked) + body[end:], True

@@ -1,0 +1,86 @@
+"""The fitted answer model: a unit ranker and an answer-or-refuse classifier, both logistic regressions.
+
+Fitted by `python -m eval.fit` on the tune halves of the evaluation corpora and stored as plain JSON
+(`qa/answer_model.json`: feature names, standardisation, weights, threshold), so a question needs
+only numpy: scikit-learn is used to fit, not to answer.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+MODEL_PATH = Path(__file__).resolve().parent / "answer_model.json"
+MODEL_VERSION = 1
+
+
+@dataclass(frozen=True)
+class LinearModel:
+    """A standardised logistic regression: score = w · (x - mean) / scale + b."""
+
+    features: tuple[str, ...]
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    weights: tuple[float, ...]
+    intercept: float
+
+    def contributions(self, x: np.ndarray) -> np.ndarray:
+        """Per feature, how much it moved the score (rows: samples)."""
+        z = (np.atleast_2d(x) - np.asarray(self.mean)) / np.asarray(self.scale)
+        return z * np.asarray(self.weights)
+
+    def score(self, x: np.ndarray) -> np.ndarray:
+        """Log-odds of each row."""
+        return self.contributions(x).sum(axis=1) + self.intercept
+
+    def to_dict(self) -> dict:
+        return {"features": list(self.features), "mean": list(self.mean), "scale": list(self.scale),
+                "weights": list(self.weights), "intercept": self.intercept}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "LinearModel":
+        return cls(tuple(data["features"]), tuple(data["mean"]), tuple(data["scale"]), tuple(data["weights"]),
+                   float(data["intercept"]))
+
+
+@dataclass(frozen=True)
+class AnswerModel:
+    """What `python -m eval.fit` learned: how to rank units, when to answer, how much to add."""
+
+    ranker: LinearModel
+    answerable: LinearModel
+    threshold: float  # answer when the answerable log-odds is at least this
+    follow_margin: float  # a further unit joins the answer when its score is within this of the best…
+    follow_terms: float = 0.0  # …and holds at least this (IDF-weighted) share of the question's terms
+    keyword_weight: float = 0.5  # retrieval: the keyword ranking's weight in the fusion (dense: 1.0)
+    fitted_on: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"version": MODEL_VERSION, "ranker": self.ranker.to_dict(), "answerable": self.answerable.to_dict(),
+                "threshold": self.threshold, "follow_margin": self.follow_margin, "follow_terms": self.follow_terms,
+                "keyword_weight": self.keyword_weight, "fitted_on": self.fitted_on}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "AnswerModel":
+        if data.get("version") != MODEL_VERSION:
+            raise ValueError(f"answer model version {data.get('version')} (expected {MODEL_VERSION})")
+        return cls(LinearModel.from_dict(data["ranker"]), LinearModel.from_dict(data["answerable"]),
+                   float(data["threshold"]), float(data["follow_margin"]), float(data.get("follow_terms", 0.0)),
+                   float(data.get("keyword_weight", 0.5)), data.get("fitted_on", {}))
+
+
+@lru_cache(maxsize=8)
+def load_answer_model(path: str | None = None) -> AnswerModel:
+    """The fitted model (`ANSWER_MODEL`, else qa/answer_model.json)."""
+    from qa.errors import NotesQAError
+
+    where = Path(path) if path else MODEL_PATH
+    try:
+        return AnswerModel.from_dict(json.loads(where.read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError) as exc:
+        raise NotesQAError(f"The answer model {where} cannot be read ({exc}); re-fit it with: python -m eval.fit"
+                           ) from exc
