@@ -137,4 +137,5 @@ def decision_text(message: dict) -> str:
     d = message["answer"].get("decision") or {}
     if not d:
         return ""
-    return f"Decision: {d['reason']} (best similarity {d['similarity']:.2f})"
+    decided = "answered" if d["reason"] == "supported" else f"not answered: {d['reason']}"
+    return f"Decision: {decided} (best similarity {d['similarity']:.2f})"

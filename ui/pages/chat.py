@@ -67,6 +67,9 @@ def show_searched(message: dict) -> None:
 
 def show_details(message: dict) -> None:
     if message["answer"]["abstained"]:
+        reason = (message["answer"].get("decision") or {}).get("reason")
+        if reason and reason != "supported":
+            st.caption(f"Why: {escape_markdown(reason)}.")
         show_closest(message)
     if message["answer"].get("mode") == "llm":
         st.caption(":material/smart_toy: Written by the language model; every sentence was checked against the "
