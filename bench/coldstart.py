@@ -1,6 +1,10 @@
-"""Cold-start benchmark: seconds from launching `streamlit run app.py` to the first answer in a browser.
+"""Cold-start benchmark: the one-shot CLI, and seconds from launching `streamlit run app.py` to the first
+answer in a browser.
 
     python -m bench.coldstart [--repeat 3] [--question "How long can a Lambda function run?"] [--no-missing]
+
+First `python -m qa ask` on an existing index of the seed notes, wall clock, next to the floor
+`python -c "import torch"` measured in the same run (the query path must not need torch at all).
 
 Builds an index of the seed notes (corpus/) once, then per run starts the app on a free loopback port over
 a fresh temp copy of it (as left by `python -m ingest`: no keyword cache yet) and, from an already running
@@ -165,6 +169,25 @@ def print_summary(scenarios: list[Scenario], question: str) -> None:
     print(f"\nfirst answer shown: {first[:160]!r}" + ("" if not first.startswith(NOT_IN_NOTES) else " (abstained)"))
 
 
+def one_shot_cli(notes: Path, index: Path, question: str, repeat: int) -> None:
+    """`python -m qa ask` on an existing index, wall seconds, next to `python -c "import torch"` (medians)."""
+    import os
+    import subprocess
+
+    env = {**os.environ, "NOTES_DIR": str(notes), "CHROMA_DIR": str(index), "PYTHONPATH": str(REPO)}
+
+    def wall(command: list[str]) -> float:
+        started = time.perf_counter()
+        subprocess.run(command, env=env, cwd=REPO, check=True, capture_output=True)
+        return time.perf_counter() - started
+
+    ask = [wall([sys.executable, "-m", "qa", "ask", question]) for _ in range(repeat)]
+    torch = [wall([sys.executable, "-c", "import torch"]) for _ in range(repeat)]
+    cli, floor = statistics.median(ask), statistics.median(torch)
+    print(f"one-shot CLI `qa ask`: {cli:.2f} s   `python -c \"import torch\"`: {floor:.2f} s   "
+          f"ratio {cli / floor:.2f}  (medians of {repeat})", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.coldstart", description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=DEFAULT_REPEAT)
@@ -183,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-coldstart-") as tmp:
         root = Path(tmp)
         notes, seed_index = build_seed_index(args.notes, root)
+        one_shot_cli(notes, seed_index, args.question, args.repeat)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             try:

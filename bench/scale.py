@@ -331,7 +331,7 @@ def measure_latency(qa, model, items, rounds: int) -> dict:
     for _ in range(rounds):
         for item in items:
             started = time.perf_counter()
-            vector = model.embeddings.embed_query(item.question)  # uncached, like a new question
+            vector = model.encode_query_uncached(item.question)  # uncached, like a new question
             qa.index.collection.query(query_embeddings=[vector], n_results=DEFAULT_CANDIDATES,
                                       include=["documents", "metadatas", "distances"])
             floor.append((time.perf_counter() - started) * 1000)

@@ -30,7 +30,8 @@ def main(argv: list[str] | None = None) -> int:
             from qa.store import check_server
 
             check_server(settings)
-        model = load_embedding_model(settings.embed_model, batch_size=settings.embed_batch_size)
+        model = load_embedding_model(settings.embed_model, batch_size=settings.embed_batch_size,
+                                     cache_dir=settings.model_cache_dir)
         report = sync_index(settings, model, rebuild=args.rebuild, progress=not args.quiet)
     except NotesQAError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -20,6 +20,7 @@ from qa.embeddings import EmbeddingModel
 from qa.errors import NotesQAError
 from qa.keyword import cached_keyword_index, fit_keyword_index, save_keyword_index
 from qa.settings import Settings
+from qa.text import plural
 from qa.store import ALIVE, IndexState, NotesIndex, drop_index, is_alive, open_index
 
 NOTE_SUFFIXES = (".md", ".markdown", ".txt")
@@ -52,10 +53,10 @@ class IngestReport:
     @property
     def summary(self) -> str:
         return (
-            f"{self.files} files, {self.sections} sections, {self.chunks} chunks: "
+            f"{plural(self.files, 'file')}, {plural(self.sections, 'section')}, {plural(self.chunks, 'chunk')}: "
             f"{self.added} added, {self.updated} updated, {self.removed} removed, {self.unchanged} unchanged "
-            f"({self.embedded} embedded, {self.units_embedded} answer units embedded, {len(self.skipped)} files "
-            f"skipped) in {self.seconds:.1f}s"
+            f"({self.embedded} embedded, {plural(self.units_embedded, 'answer unit')} embedded, "
+            f"{plural(len(self.skipped), 'file')} skipped) in {self.seconds:.1f}s"
         )
 
 

@@ -1,10 +1,12 @@
-"""`python -m qa ask "QUESTION" [--json] [--k N] [--source FILE]` and `python -m qa batch [--json]`."""
+"""`python -m qa ask "QUESTION" [--json] [--k N] [--source FILE] [--history FILE]`, `python -m qa batch [--json]`
+and `python -m qa chat` (an interactive conversation, qa/chat.py)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from qa.errors import BadQuestion, NotesQAError
 from qa.conversation import clean_question
@@ -17,9 +19,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     ask = sub.add_parser("ask", help="answer one question")
     ask.add_argument("question")
+    ask.add_argument("--history", type=Path, metavar="FILE",
+                     help="the earlier turns, as JSON: a list of {role, content} (or one per line), oldest first")
     batch = sub.add_parser("batch", help="answer JSON lines {id, question, history?} from stdin")
-    for p in (ask, batch):
-        p.add_argument("--json", action="store_true", help="print JSON (batch always prints JSON lines)")
+    chat = sub.add_parser("chat", help="a conversation in the terminal (/sources, /clear, /quit)")
+    for p in (ask, batch, chat):
+        if p is not chat:
+            p.add_argument("--json", action="store_true", help="print JSON (batch always prints JSON lines)")
         p.add_argument("--k", type=int, default=5, help="sections to retrieve (default 5)")
         p.add_argument("--source", metavar="FILE", help="only search this note (path under the notes folder)")
         p.add_argument("--under", metavar="ANCHOR", help="only search this section and its subsections")
@@ -66,20 +72,45 @@ def run_batch(qa, args) -> int:
     return 0
 
 
+def read_history(path: Path) -> list[dict]:
+    """Earlier turns from a file: a JSON list of {role, content}, or one such object per line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadQuestion(f"Cannot read the history file {path} ({exc}).") from exc
+    try:
+        turns = json.loads(text) if text.lstrip().startswith("[") else [
+            json.loads(line) for line in text.splitlines() if line.strip()]
+    except ValueError as exc:
+        raise BadQuestion(f"The history file {path} is not JSON ({exc}): write a list of "
+                          '{"role": "user" | "assistant", "content": "…"}.') from exc
+    if not all(isinstance(t, dict) and t.get("role") in ("user", "assistant", "system")
+               and isinstance(t.get("content"), str) for t in turns):
+        raise BadQuestion(f'Each turn in {path} must be {{"role": "user" | "assistant", "content": "…"}}.')
+    return turns
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        history = None
         if args.command == "ask":
             clean_question(args.question)  # before loading the model: bad input fails fast
+            history = read_history(args.history) if args.history else None
         if args.k < 1:
             raise BadQuestion("--k must be at least 1.")
         from qa.service import NotesQA
 
         qa = NotesQA.load()
+        options = {"k": args.k, "source": args.source, "under": args.under, "tags": tuple(args.tag),
+                   "mode": args.mode}
         if args.command == "batch":
             return run_batch(qa, args)
-        answer = qa.answer(args.question, k=args.k, source=args.source, under=args.under, tags=tuple(args.tag),
-                           mode=args.mode)
+        if args.command == "chat":
+            from qa.chat import run_chat
+
+            return run_chat(qa, cache_dir=qa.settings.model_cache_dir, **options)
+        answer = qa.answer(args.question, history=history, **options)
     except NotesQAError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

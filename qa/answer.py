@@ -18,6 +18,7 @@ it, and compose an answer that reads as one, every sentence quoted and cited.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -165,6 +166,8 @@ def candidates(info: QuestionInfo, retrieval: Retrieval, scorer: UnitScorer, *,
         return []
     stored = retrieval.keyword.unit_vectors if retrieval.keyword else None
     vectors = scorer.vectors([unit_embed_text(u, s.breadcrumb) for u, s, _ in pairs], stored)
+    idf = functools.lru_cache(maxsize=None)(retrieval.keyword.idf)  # the question's few terms, asked per unit
+    info.with_rare_terms(idf)
     # A follow-up is searched with the earlier subject; a unit that answers it matches both that subject
     # and what the follow-up itself asks (the two vectors averaged).
     asked = np.asarray(retrieval.query_vector, dtype=np.float32)
@@ -172,7 +175,6 @@ def candidates(info: QuestionInfo, retrieval: Retrieval, scorer: UnitScorer, *,
         asked = asked + scorer.question_vector(info.text)
         asked /= np.linalg.norm(asked)
     sims = vectors @ asked
-    idf = retrieval.keyword.idf
     out = []
     for (unit, section, rank), sim in zip(pairs, sims):
         c = Candidate(unit, section, rank, float(sim))

@@ -72,6 +72,11 @@ class QuestionInfo:
     why: bool
     comparison: bool
     kinds: list[str] = field(default_factory=list)  # the kinds of figure asked for (duration, size, price, count)
+    rare_terms: list[str] | None = None  # the rarer half of `terms` in the notes (set by `with_rare_terms`)
+
+    def with_rare_terms(self, idf) -> "QuestionInfo":
+        self.rare_terms = _rare(self.terms, idf)
+        return self
 
     @classmethod
     def of(cls, question: str, query: str, vocabulary: set[str]) -> "QuestionInfo":
@@ -144,7 +149,8 @@ def unit_features(info: QuestionInfo, c: Candidate, idf) -> dict[str, float]:
         "section_dense": s.dense_score or 0.0,
         "section_rank": 1.0 / c.section_rank,
         "unit_terms": weighted_share(info.query_terms, unit_tokens, idf),
-        "rare_terms": weighted_share(_rare(info.terms, idf), unit_tokens | heading_tokens, idf),
+        "rare_terms": weighted_share(info.rare_terms if info.rare_terms is not None else _rare(info.terms, idf),
+                                     unit_tokens | heading_tokens, idf),
         "heading_terms": weighted_share(info.query_terms, heading_tokens, idf),
         "names_present": weighted_share(names, unit_tokens | heading_tokens, idf) if names else 1.0,
         "figure_match": float(info.figure and bool(numbers_in(u.text))),

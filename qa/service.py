@@ -41,7 +41,8 @@ class NotesQA:
             from qa.store import check_server
 
             check_server(settings)
-        model = model or load_embedding_model(settings.embed_model, batch_size=settings.embed_batch_size)
+        model = model or load_embedding_model(settings.embed_model, batch_size=settings.embed_batch_size,
+                                              cache_dir=settings.model_cache_dir)
         try:
             index = open_index(settings, model=model.name)
             if index.read_state().generation == 0:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from functools import cached_property
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_EMBED_MODEL = "all-MiniLM-L6-v2"
+DEFAULT_MODEL_CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "notes-qa"
 DEFAULT_COLLECTION = "notes"
 
 
@@ -29,6 +31,7 @@ class Settings(BaseSettings):
     keyword_cache_dir: Path = Path(".keyword-cache")  # server mode only; a local index keeps its own
     embed_model: str = DEFAULT_EMBED_MODEL
     embed_batch_size: int = 64
+    model_cache_dir: Path = DEFAULT_MODEL_CACHE_DIR  # where the model's ONNX export is kept (made once, offline)
     max_file_bytes: int = 5 * 1024 * 1024
     auto_reindex: bool = False  # the app re-indexes by itself when a note changes on disk
     answer_model: Path | None = None  # fitted answer model (python -m eval.fit); None: qa/answer_model.json

@@ -196,12 +196,6 @@ class NotesIndex:
                 return out
             offset += batch
 
-    def vector_store(self, embeddings):
-        """A langchain-chroma store over the same client and collection."""
-        from langchain_chroma import Chroma
-
-        return Chroma(client=self.client, collection_name=self.name, embedding_function=embeddings)
-
 
 def open_index(settings: Settings, *, model: str, dimension: int | None = None, create: bool = False,
                client=None) -> NotesIndex:

@@ -113,6 +113,11 @@ def gives_instructions(text: str) -> bool:
     return bool(_INSTRUCTION.search(text))
 
 
+def plural(count: int, word: str, words: str | None = None) -> str:
+    """'1 file', '2 files' (`words` for an irregular plural)."""
+    return f"{count} {word if count == 1 else (words or word + 's')}"
+
+
 def content_terms(text: str) -> list[str]:
     """Distinct tokens that say what `text` is about, in order."""
     seen: dict[str, None] = {}

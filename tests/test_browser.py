@@ -163,7 +163,8 @@ def test_script_in_a_note_or_question_never_runs(app_url, context, tmp_path):
     expect(box).to_be_enabled(timeout=START_TIMEOUT_MS)
     box.fill('<img src=x onerror="window.__pwned=5"> How long can a Lambda function run?')
     box.press("Enter")
-    expect(page.get_by_text('<img src=x onerror="window.__pwned=5">', exact=False)).to_be_visible(
+    # shown as text in the question (and in "Query searched" once the answer is drawn)
+    expect(page.get_by_text('<img src=x onerror="window.__pwned=5">', exact=False).first).to_be_visible(
         timeout=ANSWER_TIMEOUT_MS)
     page.wait_for_timeout(500)
     assert page.evaluate("window.__pwned") is None

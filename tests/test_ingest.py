@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
+
 import pytest
 from conftest import SEED_NOTE, free_port, make_settings, run_cli
 
@@ -127,7 +129,7 @@ def test_cli_prints_a_summary_and_strict_fails_on_skipped_files(tmp_path):
     env = {"NOTES_DIR": str(notes), "CHROMA_DIR": str(tmp_path / "idx")}
     done = run_cli("-m", "ingest", "--quiet", env=env)
     assert done.returncode == 0, done.stderr
-    assert "1 files, 1 sections, 1 chunks: 1 added, 0 updated, 0 removed, 0 unchanged" in done.stdout
+    assert "1 file, 1 section, 1 chunk: 1 added, 0 updated, 0 removed, 0 unchanged" in done.stdout
     assert "warning: bad.md: skipped: binary file" in done.stderr
     strict = run_cli("-m", "ingest", "--quiet", "--strict", env=env)
     assert strict.returncode == 1 and "0 embedded" in strict.stdout
@@ -304,3 +306,39 @@ def test_watcher_reindexes_when_a_note_changes_and_reports_bad_runs(fresh_index,
         thread.join(timeout=10)
     assert synced and synced[-1].files == 2
     assert open_index(fresh_index, model=model.name).read_state().generation > before
+
+
+def test_answer_unit_vectors_stay_in_step_with_the_notes_after_edits_and_deletions(fresh_index, model):
+    from ingest.index import load_corpus, sync_index
+    from notes.units import unit_embed_text, units_of
+    from qa.keyword import cached_keyword_index
+    from qa.store import open_index
+
+    def stored_and_wanted():
+        index = open_index(fresh_index, model=model.name)
+        snapshot = cached_keyword_index(index, index.read_state().generation, cache_dir=fresh_index.keyword_cache)
+        sections = [s for n in load_corpus(fresh_index.notes_dir).notes for s in n.content_sections]
+        wanted = {unit_embed_text(u, s.breadcrumb) for s in sections for u in units_of(s.text)}
+        return snapshot, wanted
+
+    first = sync_index(fresh_index, model, progress=False)
+    snapshot, wanted = stored_and_wanted()
+    assert first.units_embedded == len(wanted) and set(snapshot.unit_vectors) == wanted
+
+    note = fresh_index.notes_dir / "aws-notes.md"
+    note.write_text(note.read_text().replace("Maximum execution time: 900 seconds (15 minutes).",
+                                             "Maximum execution time: 899 seconds."))
+    (fresh_index.notes_dir / "kafka.md").write_text("# Kafka\n\nKafka keeps messages for 7 days by default.\n")
+    edited = sync_index(fresh_index, model, progress=False)
+    snapshot, wanted = stored_and_wanted()
+    assert 0 < edited.units_embedded < first.units_embedded  # only the changed units are embedded again
+    assert set(snapshot.unit_vectors) == wanted
+    assert not any("900 seconds" in t for t in snapshot.unit_vectors)
+    vector = snapshot.unit_vectors[next(t for t in wanted if "899 seconds" in t)]
+    assert abs(float(np.dot(np.asarray(vector, dtype=np.float32), model.embed_texts(
+        [next(t for t in wanted if "899 seconds" in t)])[0])) - 1.0) < 1e-3
+
+    (fresh_index.notes_dir / "kafka.md").unlink()
+    sync_index(fresh_index, model, progress=False)
+    snapshot, wanted = stored_and_wanted()
+    assert set(snapshot.unit_vectors) == wanted and not any("Kafka" in t for t in snapshot.unit_vectors)

@@ -68,16 +68,16 @@ def settings_key(settings: Settings) -> tuple:
 
 
 @st.cache_resource(show_spinner="Loading the embedding model…")
-def embedding_model(name: str, batch_size: int):
+def embedding_model(name: str, batch_size: int, cache_dir: str):
     from qa.embeddings import load_embedding_model
 
-    return load_embedding_model(name, batch_size=batch_size)
+    return load_embedding_model(name, batch_size=batch_size, cache_dir=Path(cache_dir))
 
 
 @st.cache_resource(show_spinner="Opening the index…")
 def _open_service(key: tuple, _settings: Settings) -> NotesQA:
     """The service for one configuration; failures are not cached, so the next run tries again."""
-    model = embedding_model(_settings.embed_model, _settings.embed_batch_size)
+    model = embedding_model(_settings.embed_model, _settings.embed_batch_size, str(_settings.model_cache_dir))
     qa = NotesQA.load(_settings, model=model, build_if_missing=False)
     try:  # the first question pays for torch's first call and the keyword index; pay it here instead
         qa.ask("warm up the model")
@@ -124,7 +124,7 @@ def _load(settings: Settings) -> NotesQA:
             return _open_service(key, settings)
         except IndexMissing:
             pass
-        model = embedding_model(settings.embed_model, settings.embed_batch_size)
+        model = embedding_model(settings.embed_model, settings.embed_batch_size, str(settings.model_cache_dir))
         box = st.empty()
         with box.container():
             st.info(f"No index yet: building it from the notes in {settings.notes_dir} (one time)…",
