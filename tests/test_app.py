@@ -390,3 +390,45 @@ def test_front_matter_titles_name_notes_and_tags_filter_the_search(monkeypatch, 
     at.switch_page("ui/pages/notes.py").run()
     assert not at.exception
     assert any("Cold starts" in c.value and "Tags:" in c.value and "`serverless`" in c.value for c in at.caption)
+
+
+def test_a_question_outside_the_selected_section_offers_to_search_all_notes(app):
+    app.sidebar.selectbox[0].select("aws-notes.md").run()
+    app.sidebar.selectbox[1].set_value(("25", "DynamoDB Accelerator (DAX)", 3)).run()
+    reply = ask(app, "How long can a Lambda function run?")
+    assert reply["answer"]["abstained"] and " › " in reply["scope"]
+    shown = texts(app.chat_message[1])
+    assert "Not in the selected section" in shown and "Not in your notes" not in shown
+    app.button(key="everywhere-1").click().run()
+    assert not app.exception
+    last = app.session_state["messages"][-1]
+    assert not last["answer"]["abstained"] and last["scope"] is None and "900 seconds" in last["answer"]["answer"]
+    assert app.sidebar.selectbox[0].value == "All notes"
+
+
+def test_a_paste_longer_than_the_limit_is_trimmed_with_a_notice(app):
+    reply = ask(app, "How long can a Lambda function run? " + "Please be precise. " * 200)
+    assert "trimmed to its first 2000 characters" in (reply["answer"]["notice"] or "")
+    assert any("trimmed" in c.value for c in app.chat_message[1].caption)
+
+
+def test_evaluation_page_picks_among_report_folders_newest_first(app, reports_dir, tmp_path, monkeypatch):
+    import os
+    import time
+
+    (reports_dir / "seed").mkdir()
+    (reports_dir / "seed" / "report.md").write_text("# Seed report\n")
+    elsewhere = tmp_path / "my-run"
+    elsewhere.mkdir()
+    time.sleep(0.05)
+    (elsewhere / "report.md").write_text("# A run written with --out\n")
+    monkeypatch.setenv("EVAL_REPORTS", os.pathsep.join([str(elsewhere), str(tmp_path / "missing")]))
+    app.switch_page("ui/pages/evaluation.py").run()
+
+    assert not app.exception
+    picker = next(s for s in app.selectbox if s.label == "Report")
+    shown = [str(o).split(" · ")[0] for o in picker.options]
+    assert len(shown) == 2 and shown[0].endswith("my-run") and shown[1].endswith("seed")
+    assert any("A run written with --out" in m.value for m in app.markdown)
+    picker.select_index(1).run()
+    assert any("Seed report" in m.value for m in app.markdown)

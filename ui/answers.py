@@ -64,7 +64,7 @@ def answer_tokens(message: dict) -> list[str]:
     answer = message["answer"]
     if answer["abstained"]:
         words = escape_markdown(answer["answer"]).split(" ")
-        return [f"**{NOT_IN_NOTES}.** "] + [w + " " for w in words[:-1]] + words[-1:]
+        return [f"**{not_in(message)}.** "] + [w + " " for w in words[:-1]] + words[-1:]
     citations = _citations(answer)
     tokens: list[str] = []
     for n, part in enumerate(_MARKER.split(answer["answer"])):
@@ -74,6 +74,16 @@ def answer_tokens(message: dict) -> list[str]:
         else:
             tokens += re.findall(r"`[^`]+`\s*|\S+\s*|\s+", inline_markdown(part))
     return tokens
+
+
+def not_in(message: dict) -> str:
+    """'Not in your notes', or, when the search was limited, 'Not in the selected section' / '…note' / '…notes'."""
+    scope = message.get("scope")
+    if not scope:
+        return NOT_IN_NOTES
+    if scope.startswith("notes tagged"):
+        return "Not in the notes with those tags"
+    return "Not in the selected section" if " › " in scope else "Not in the selected note"
 
 
 def answer_markdown(message: dict) -> str:

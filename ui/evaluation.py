@@ -7,6 +7,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 REPORTS_DIR = Path(__file__).resolve().parent.parent / "eval" / "reports"
+REPORT_MD = "report.md"
+
+
+def report_folders(extra: list[Path] | tuple = ()) -> list[Path]:
+    """Every folder holding a report.md, newest first: eval/reports/ and the folders given (`EVAL_REPORTS`),
+    each with its per-corpus subfolders (`python -m eval` writes `<out>/<corpus>/`)."""
+    found: dict[Path, float] = {}
+    for root in (REPORTS_DIR, *extra):
+        root = Path(root)
+        for folder in [root, *(sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else [])]:
+            report = folder / REPORT_MD
+            if report.is_file():
+                found[folder.resolve()] = report.stat().st_mtime
+    return sorted(found, key=lambda f: -found[f])
 _IMAGE = re.compile(r"!\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ui.answers import NOT_IN_NOTES, breadcrumb
+from ui.answers import breadcrumb, not_in
 
 
 def _quote_lines(text: str) -> list[str]:
@@ -28,7 +28,7 @@ def conversation_markdown(messages: list[dict], *, title: str = "Notes Q&A conve
             continue
         answer = m["answer"]
         if answer["abstained"]:
-            lines += [f"**{NOT_IN_NOTES}.** {answer['answer']}", ""]
+            lines += [f"**{not_in(m)}.** {answer['answer']}", ""]
             closest = answer.get("retrieved", [])[:3]
             if closest:
                 lines += ["Closest sections in your notes:", ""]

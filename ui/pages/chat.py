@@ -10,6 +10,7 @@ from ui.export import conversation_markdown
 from ui.markdown import escape_markdown
 
 MESSAGES_KEY = "messages"
+PENDING_KEY = "pending_question"  # a question to ask on the next run ("Search all notes")
 STREAM_DELAY_S = 0.015  # per word: the answer appears progressively, the whole of it within a second
 AVATARS = {"user": ":material/person:", "assistant": ":material/menu_book:"}
 
@@ -55,21 +56,34 @@ def show_searched(message: dict) -> None:
         rows = answers.searched_rows(message)
         if rows:
             st.dataframe(rows, hide_index=True, width="stretch", column_config={
-                "rank": st.column_config.NumberColumn("#", width="small"),
-                "section": st.column_config.TextColumn("Section", width="large"),
-                "note": st.column_config.TextColumn("Note#anchor"),
-                "dense": st.column_config.NumberColumn("Dense", format="%.3f", help="cosine similarity"),
-                "keyword": st.column_config.NumberColumn("Keyword", format="%.2f", help="BM25 score"),
-                "fused": st.column_config.NumberColumn("Fused", format="%.4f", help="weighted reciprocal rank"),
+                "rank": st.column_config.NumberColumn("#", width=40),
+                "section": st.column_config.TextColumn("Section", width="medium"),
+                "note": st.column_config.TextColumn("Note#anchor", width="small"),
+                "dense": st.column_config.NumberColumn("Dense", format="%.3f", width=70, help="cosine similarity"),
+                "keyword": st.column_config.NumberColumn("Keyword", format="%.2f", width=70, help="BM25 score"),
+                "fused": st.column_config.NumberColumn("Fused", format="%.4f", width=70,
+                                                       help="weighted reciprocal rank"),
             })
         st.caption(answers.timing_caption(message))
 
 
-def show_details(message: dict) -> None:
+def search_everywhere(question: str) -> None:
+    """'Search all notes': drop the sidebar's limits and ask the same question again."""
+    st.session_state[state.SCOPE_NOTE_KEY] = state.ALL_NOTES
+    st.session_state.pop(state.SCOPE_SECTION_KEY, None)
+    st.session_state[state.SCOPE_TAGS_KEY] = []
+    st.session_state[PENDING_KEY] = question
+
+
+def show_details(message: dict, key: str = "") -> None:
     if message["answer"]["abstained"]:
         reason = (message["answer"].get("decision") or {}).get("reason")
         if reason and reason != "supported":
             st.caption(f"Why: {escape_markdown(reason)}.")
+        if message.get("scope"):
+            st.button("Search all notes", icon=":material/travel_explore:", key=f"everywhere-{key}",
+                      on_click=search_everywhere, args=(message["answer"]["question"],),
+                      help=f"Only {message['scope']} was searched; ask the same question of every note.")
         show_closest(message)
     if message["answer"].get("mode") == "llm":
         st.caption(":material/smart_toy: Written by the language model; every sentence was checked against the "
@@ -80,7 +94,7 @@ def show_details(message: dict) -> None:
     show_searched(message)
 
 
-def show_message(message: dict) -> None:
+def show_message(message: dict, key: str = "") -> None:
     with st.chat_message(message["role"], avatar=AVATARS[message["role"]]):
         if message["role"] == "user":
             st.markdown(escape_markdown(message["content"]))
@@ -88,7 +102,7 @@ def show_message(message: dict) -> None:
             st.error(message["error"], icon=":material/error:")
         else:
             st.markdown(answers.answer_markdown(message))
-            show_details(message)
+            show_details(message, key)
 
 
 def use_llm() -> bool:
@@ -116,8 +130,10 @@ def ask(question: str, earlier: list[dict], on_token=None) -> dict:
     return answers.assistant_message(answer, server_ms, scope=scope)
 
 
-# Pinned to the bottom wherever it is called; read first so the page knows a question is coming.
-question = st.chat_input("Ask a question about your notes", disabled=qa is None, max_chars=2000)
+# Pinned to the bottom wherever it is called; read first so the page knows a question is coming. No
+# max_chars: a longer paste is trimmed by the pipeline, with a notice under the answer, not refused silently.
+question = st.chat_input("Ask a question about your notes", disabled=qa is None)
+question = question or st.session_state.pop(PENDING_KEY, None)
 asking = bool(question and question.strip())
 
 title, tools = st.columns([3, 2], vertical_alignment="bottom")
@@ -147,8 +163,8 @@ if not messages and not asking and qa is not None:
     st.caption("Ask anything your notes cover, for example *How long can a Lambda function run?* "
                "Each sentence of an answer is quoted from your notes; click a [n] marker to open the note there.")
 
-for message in messages:
-    show_message(message)
+for number, message in enumerate(messages):
+    show_message(message, str(number))
 
 if asking:
     earlier = list(messages)
@@ -178,7 +194,7 @@ if asking:
             st.error(reply["error"], icon=":material/error:")
         else:
             st.write_stream(answers.stream_tokens(reply, STREAM_DELAY_S))
-            show_details(reply)
+            show_details(reply, str(len(messages)))
     messages.append(reply)
 
 with toolbar:

@@ -1,21 +1,36 @@
-"""Evaluation: the latest report written by `python -m eval` (eval/reports/)."""
+"""Evaluation: the reports written by `python -m eval` (eval/reports/ and EVAL_REPORTS), newest first."""
 
 import json
+import os
+from pathlib import Path
 
 import streamlit as st
 
-from ui.evaluation import REPORTS_DIR, report_parts
+from ui import state
+from ui.evaluation import REPORT_MD, REPORTS_DIR, report_folders, report_parts
 from ui.sidebar import ago
 
+
+def shown_path(folder: Path) -> str:
+    try:
+        return str(folder.relative_to(REPORTS_DIR.parent.parent))
+    except ValueError:
+        return str(folder)
+
 st.title("Evaluation")
-report_md = REPORTS_DIR / "report.md"
-if not report_md.is_file():
+settings = state.settings()
+extra = [Path(p) for p in (settings.eval_reports.split(os.pathsep) if settings and settings.eval_reports else []) if p]
+folders = report_folders(extra)
+if not folders:
     st.info("No evaluation report yet. Produce one with `python -m eval` (it runs the evaluation questions "
-            "through the same pipeline as this chat and writes eval/reports/report.md, report.json and charts); "
-            "then reload this page.", icon=":material/info:")
+            "through the same pipeline as this chat and writes eval/reports/report.md, report.json and charts), "
+            "or point EVAL_REPORTS at the folder you gave `python -m eval --out`; then reload this page.",
+            icon=":material/info:")
     st.stop()
 
-st.caption(f"eval/reports/report.md · written {ago(report_md.stat().st_mtime)}")
+folder = st.selectbox("Report", folders, format_func=lambda f: f"{shown_path(f)} · {ago((f / REPORT_MD).stat().st_mtime)}",
+                      help="Every folder with a report.md under eval/reports/ and EVAL_REPORTS, newest first.")
+report_md = folder / REPORT_MD
 shown_images = set()
 for kind, value in report_parts(report_md):
     if kind == "markdown":
@@ -24,13 +39,13 @@ for kind, value in report_parts(report_md):
         st.image(str(value))
         shown_images.add(value.name)
 
-charts = [p for p in sorted(REPORTS_DIR.glob("*.png")) if p.name not in shown_images]
+charts = [p for p in sorted(folder.glob("*.png")) if p.name not in shown_images]
 if charts:
     st.subheader("Charts")
     for chart in charts:
         st.image(str(chart), caption=chart.name)
 
-report_json = REPORTS_DIR / "report.json"
+report_json = folder / "report.json"
 downloads = st.container(horizontal=True)
 downloads.download_button("report.md", report_md.read_bytes(), file_name="report.md", mime="text/markdown",
                           icon=":material/download:", on_click="ignore")
