@@ -116,6 +116,7 @@ class Answer:
             "sentences": [{"text": s.text, "citation": s.citation, "supported": s.supported}
                           for s in self.sentences],
             "retrieved": retrieved, "searched_query": self.searched_query, "notice": self.notice,
+            "generation": self.retrieval.generation if self.retrieval else None,
             "decision": None if self.decision is None else {
                 "reason": self.decision.reason, "similarity": round(self.decision.similarity, 4),
                 "coverage": round(self.decision.coverage, 4), "missing_terms": self.decision.missing_terms},

@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     model_cache_dir: Path = DEFAULT_MODEL_CACHE_DIR  # where the model's ONNX export is kept (made once, offline)
     max_file_bytes: int = 5 * 1024 * 1024
     auto_reindex: bool = False  # the app re-indexes by itself when a note changes on disk
+    app_db: Path = Path(".notesqa.sqlite3")  # conversations and feedback, beside the index (qa/records.py)
     eval_reports: str = ""  # more folders of `python -m eval --out` reports for the Evaluation page (os.pathsep)
     answer_model: Path | None = None  # fitted answer model (python -m eval.fit); None: qa/answer_model.json
 

@@ -101,7 +101,7 @@ def test_clear_chat_and_download(app):
     ask(app, "How long can a Lambda function run?")
     download = app.get("download_button")[0]
     assert not download.proto.disabled
-    clear = next(b for b in app.button if b.label == "Clear chat")
+    clear = next(b for b in app.button if b.label == "New chat")
     clear.click().run()
 
     assert app.session_state["messages"] == [] and not app.chat_message
@@ -432,3 +432,78 @@ def test_evaluation_page_picks_among_report_folders_newest_first(app, reports_di
     assert any("A run written with --out" in m.value for m in app.markdown)
     picker.select_index(1).run()
     assert any("Seed report" in m.value for m in app.markdown)
+
+
+def test_the_conversation_survives_a_reload_and_new_chat_starts_over(monkeypatch, seed_settings, tmp_path):
+    monkeypatch.setenv("APP_DB", str(tmp_path / "app.sqlite3"))
+    first = start_app(monkeypatch, seed_settings.notes_dir, seed_settings.chroma_dir)
+    ask(first, "How long can a Lambda function run?")
+    conversation = first.query_params["c"]
+    assert conversation
+
+    reloaded = AppTest.from_file(str(APP), default_timeout=TIMEOUT)  # a browser reload: a new session, same URL
+    reloaded.query_params["c"] = conversation
+    reloaded.run()
+    assert not reloaded.exception
+    assert [m["role"] for m in reloaded.session_state["messages"]] == ["user", "assistant"]
+    assert "900 seconds" in texts(reloaded.chat_message[1])
+
+    next(b for b in reloaded.button if b.label == "New chat").click().run()
+    assert reloaded.session_state["messages"] == [] and reloaded.query_params["c"] != conversation
+
+
+def test_feedback_is_kept_with_the_answer_and_survives_a_restart(monkeypatch, seed_settings, tmp_path):
+    from qa.records import Records
+
+    monkeypatch.setenv("APP_DB", str(tmp_path / "app.sqlite3"))
+    at = start_app(monkeypatch, seed_settings.notes_dir, seed_settings.chroma_dir)
+    ask(at, "How long can a Lambda function run?")
+    ask(at, "What is the maximum message size in SQS?")
+    at.feedback[0].set_value(1).run()  # 👍
+    at.feedback[1].set_value(0).run()  # 👎
+    at.pills[0].set_value("should have refused").run()
+    assert not at.exception
+    assert any(c.language == "markdown" and "900 seconds" in c.value for c in at.code)  # what "Copy" copies
+
+    stored = Records(tmp_path / "app.sqlite3").feedback()  # read back as after a restart
+    assert [(f.turn, f.rating, f.comment) for f in stored] == [(1, 1, ""), (3, 0, "should have refused")]
+    assert stored[0].answer["citations"][0]["url"] == "aws-notes.md#15" and stored[0].generation >= 1
+    assert stored[1].question == "What is the maximum message size in SQS?"
+
+
+def test_feedback_exports_as_eval_items_that_validate_and_the_evaluation_page_counts_it(
+        monkeypatch, notes_qa, seed_settings, tmp_path, reports_dir):
+    import json
+
+    from conftest import run_cli
+    from qa.records import Records
+
+    records = Records(tmp_path / "app.sqlite3")
+    good = notes_qa.ask("How long can a Lambda function run?")
+    bad = notes_qa.ask("What is the maximum message size in SQS?")
+    vague = notes_qa.ask("What does DAX cache?")
+    for turn, (answer, rating, why) in enumerate([(good, 1, ""), (bad, 0, "should have refused"),
+                                                  (vague, 0, "too long")]):
+        records.rate("c1", turn, question=answer.question, history=[], answer=answer.to_dict(),
+                     generation=answer.retrieval.generation, rating=rating, comment=why)
+    out = tmp_path / "from-feedback.jsonl"
+    env = {"NOTES_DIR": str(seed_settings.notes_dir), "CHROMA_DIR": str(seed_settings.chroma_dir),
+           "APP_DB": str(tmp_path / "app.sqlite3")}
+    done = run_cli("-m", "eval.feedback", "--export", str(out), env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "2 rated questions written" in done.stdout and "1 left out" in done.stdout
+    items = [json.loads(line) for line in out.read_text().splitlines()]
+    assert items[0]["answerable"] and items[0]["reference_anchors"] == ["aws-notes.md#15"]
+    assert items[1] == {"id": "fb002", "question": bad.question, "type": "fact", "answerable": False,
+                        "reference_anchors": [], "key_facts": []}
+    checked = run_cli("-m", "eval", "--questions", str(out), "--out", str(tmp_path / "report"), env=env, cwd=tmp_path)
+    assert checked.returncode == 0, checked.stderr  # the export round-trips through the evaluation
+    report = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert report["items"][0]["scores"]["key_fact_recall"] == 1.0 and report["items"][1]["abstained"]
+
+    monkeypatch.setenv("APP_DB", str(tmp_path / "app.sqlite3"))
+    at = start_app(monkeypatch, seed_settings.notes_dir, seed_settings.chroma_dir)
+    at.switch_page("ui/pages/evaluation.py").run()
+    assert not at.exception
+    assert any("👍 1 · 👎 2" in m.value for m in at.markdown)
+    assert any("What does DAX cache?" in c.value for c in at.caption)  # the latest 👎, to ask again

@@ -98,7 +98,7 @@ def ask(page, box, question: str, expected: str):
 
 def wait_idle(page):
     """Until the script run is over (the toolbar is drawn last; the "running" widget goes away)."""
-    expect(page.get_by_role("button", name="Clear chat")).to_be_enabled(timeout=ANSWER_TIMEOUT_MS)
+    expect(page.get_by_role("button", name="New chat")).to_be_enabled(timeout=ANSWER_TIMEOUT_MS)
     expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=ANSWER_TIMEOUT_MS)
 
 
@@ -200,3 +200,33 @@ def test_notes_page_shows_the_note_as_its_author_does_and_highlights_the_quote(a
         expect(page.get_by_text("Timeout", exact=True)).to_be_visible()  # the callout's title
         link = page.get_by_role("link", name="keeping functions warm")
         assert query(link.get_attribute("href")) == {"note": "Cold starts.md", "anchor": "provisioned-concurrency"}
+
+
+def test_a_long_paste_the_scores_table_and_a_reload(app_url, browser, tmp_path):
+    context = browser.new_context(viewport={"width": 1300, "height": 900})
+    try:
+        page = context.new_page()
+        box = open_chat(page, app_url)
+        box.fill("What is the longest a Lambda function can run? " * 60)  # 2,880 characters, as a paste would
+        box.press("Enter")
+        reply = page.get_by_test_id("stChatMessage").filter(has_text="trimmed to its first 2000 characters").last
+        expect(reply).to_be_visible(timeout=ANSWER_TIMEOUT_MS)
+        wait_idle(page)
+
+        reply.get_by_text("What was searched").click()
+        table = reply.get_by_test_id("stDataFrame")
+        expect(table).to_be_visible(timeout=10_000)
+        page.wait_for_timeout(500)
+        # The grid is drawn on a canvas: every column fits when its scroller has nothing to scroll sideways.
+        overflow = table.evaluate("t => { const s = t.querySelector('.dvn-scroller') || t; "
+                                  "return s.scrollWidth - s.clientWidth; }")
+        assert overflow <= 1, f"the scores table is {overflow}px too wide: its last column (Fused) is cut off"
+        page.screenshot(path=tmp_path / "scores-1300.png")
+
+        assert "c=" in page.url  # the conversation's address
+        page.reload()
+        expect(page.get_by_test_id("stChatMessage").filter(has_text="trimmed to its first 2000").last).to_be_visible(
+            timeout=START_TIMEOUT_MS)
+        page.screenshot(path=tmp_path / "after-reload.png")
+    finally:
+        context.close()

@@ -229,6 +229,22 @@ def start_watcher(settings: Settings, qa: NotesQA) -> Watcher | None:
     return _watcher(settings_key(settings), settings, qa.model)
 
 
+@st.cache_resource(show_spinner=False)
+def _records(path: str):
+    from qa.records import Records
+
+    return Records(Path(path))
+
+
+def records(settings: Settings):
+    """The conversations and feedback store of this configuration (None when it cannot be opened)."""
+    try:
+        return _records(str(Path(settings.app_db).resolve()))
+    except Exception:  # an unwritable folder: the chat still works, it just is not kept
+        _LOG.exception("cannot open %s", settings.app_db)
+        return None
+
+
 def search_tags() -> tuple[str, ...]:
     """The front-matter tags the sidebar limits questions to (none: every note)."""
     return tuple(st.session_state.get(SCOPE_TAGS_KEY) or ())

@@ -5,21 +5,65 @@ import time
 import streamlit as st
 
 from qa.errors import NotesQAError
+from qa.records import COMMENTS, new_conversation_id
 from ui import answers, sidebar, state
 from ui.export import conversation_markdown
 from ui.markdown import escape_markdown
 
 MESSAGES_KEY = "messages"
+CONVERSATION_KEY, CONVERSATION_PARAM = "conversation", "c"
 PENDING_KEY = "pending_question"  # a question to ask on the next run ("Search all notes")
+ASK_PARAM = "ask"  # ?ask=…: a question to ask on arrival (the Evaluation page's "ask again")
 STREAM_DELAY_S = 0.015  # per word: the answer appears progressively, the whole of it within a second
 AVATARS = {"user": ":material/person:", "assistant": ":material/menu_book:"}
 
 qa = state.service()
-messages: list[dict] = st.session_state.setdefault(MESSAGES_KEY, [])
+settings = state.settings()
+store = state.records(settings) if settings is not None else None
+# The conversation lives in the URL (?c=…) and in the local store, so a reload brings it back.
+conversation = st.query_params.get(CONVERSATION_PARAM)
+if st.session_state.get(CONVERSATION_KEY) != conversation or MESSAGES_KEY not in st.session_state:
+    if conversation is None:
+        conversation = new_conversation_id()
+        st.query_params[CONVERSATION_PARAM] = conversation
+    st.session_state[CONVERSATION_KEY] = conversation
+    st.session_state[MESSAGES_KEY] = (store.load_conversation(conversation) if store else None) or []
+messages: list[dict] = st.session_state[MESSAGES_KEY]
 
 
-def clear_chat() -> None:
+def new_chat() -> None:
+    """Start over: a new conversation (the old one stays in the store, under its own URL)."""
+    conversation = new_conversation_id()
+    st.query_params[CONVERSATION_PARAM] = conversation
+    st.session_state[CONVERSATION_KEY] = conversation
     st.session_state[MESSAGES_KEY] = []
+
+
+def rated(turn: int) -> None:
+    """Store the 👍/👎 (and its reason) of the answer at `turn` of this conversation."""
+    if store is None:
+        return
+    rating = st.session_state.get(f"rating-{conversation}-{turn}")
+    if rating is None:
+        return
+    answer = messages[turn]["answer"]
+    earlier = messages[:max(turn - 1, 0)]
+    store.rate(conversation, turn, question=answer["question"], history=answers.history_for_ask(earlier),
+               answer=answer, generation=answer.get("generation"), rating=int(rating),
+               comment=st.session_state.get(f"why-{conversation}-{turn}") or "")
+
+
+def show_feedback(message: dict, turn: int) -> None:
+    """Copy the answer with its sources; rate it 👍/👎, with a reason for a 👎."""
+    row = st.container(horizontal=True, vertical_alignment="center")
+    with row.popover("Copy", icon=":material/content_copy:"):
+        st.caption("The answer and its sources as Markdown (the icon copies it):")
+        st.code(conversation_markdown([messages[turn - 1], message]) if turn else answers.answer_markdown(message),
+                language="markdown")
+    row.feedback("thumbs", key=f"rating-{conversation}-{turn}", on_change=rated, args=(turn,))
+    if st.session_state.get(f"rating-{conversation}-{turn}") == 0:
+        row.pills("What was wrong?", COMMENTS, key=f"why-{conversation}-{turn}", on_change=rated, args=(turn,),
+                  label_visibility="collapsed")
 
 
 def show_sources(message: dict) -> None:
@@ -103,6 +147,7 @@ def show_message(message: dict, key: str = "") -> None:
         else:
             st.markdown(answers.answer_markdown(message))
             show_details(message, key)
+            show_feedback(message, int(key))
 
 
 def use_llm() -> bool:
@@ -133,7 +178,7 @@ def ask(question: str, earlier: list[dict], on_token=None) -> dict:
 # Pinned to the bottom wherever it is called; read first so the page knows a question is coming. No
 # max_chars: a longer paste is trimmed by the pipeline, with a notice under the answer, not refused silently.
 question = st.chat_input("Ask a question about your notes", disabled=qa is None)
-question = question or st.session_state.pop(PENDING_KEY, None)
+question = question or st.session_state.pop(PENDING_KEY, None) or st.query_params.pop(ASK_PARAM, None)
 asking = bool(question and question.strip())
 
 title, tools = st.columns([3, 2], vertical_alignment="bottom")
@@ -148,7 +193,6 @@ if source:
 elif state.search_tags():
     st.caption(":material/filter_alt: Searching only notes tagged "
                + ", ".join(f"`{t}`" for t in state.search_tags()) + " (see the sidebar)")
-settings = state.settings()
 if qa is not None and settings is not None:
     watcher = state.start_watcher(settings, qa)
     if watcher is not None and watcher.error:
@@ -195,10 +239,15 @@ if asking:
         else:
             st.write_stream(answers.stream_tokens(reply, STREAM_DELAY_S))
             show_details(reply, str(len(messages)))
-    messages.append(reply)
+        messages.append(reply)
+        if store is not None:
+            store.save_conversation(conversation, messages)
+        if not reply.get("error"):
+            show_feedback(reply, len(messages) - 1)
 
 with toolbar:
     st.download_button("Download", conversation_markdown(messages), file_name="notes-qa-conversation.md",
                        mime="text/markdown", icon=":material/download:", on_click="ignore", disabled=not messages,
                        help="The conversation as Markdown, with each answer's sources")
-    st.button("Clear chat", icon=":material/delete_sweep:", on_click=clear_chat, disabled=not messages)
+    st.button("New chat", icon=":material/add_comment:", on_click=new_chat, disabled=not messages,
+              help="Start over (this conversation stays at its own address)")

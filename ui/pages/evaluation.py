@@ -8,6 +8,7 @@ import streamlit as st
 
 from ui import state
 from ui.evaluation import REPORT_MD, REPORTS_DIR, report_folders, report_parts
+from ui.markdown import escape_markdown
 from ui.sidebar import ago
 
 
@@ -19,6 +20,18 @@ def shown_path(folder: Path) -> str:
 
 st.title("Evaluation")
 settings = state.settings()
+store = state.records(settings) if settings is not None else None
+if store is not None:
+    up, down = store.counts()
+    if up or down:
+        st.markdown(f"**Feedback from the chat:** 👍 {up} · 👎 {down} — export it as questions to review with "
+                    "`python -m eval.feedback --export FILE`.")
+        latest = next((f for f in reversed(store.feedback()) if f.rating == 0), None)
+        if latest is not None:
+            why = f" ({latest.comment})" if latest.comment else ""
+            st.caption(f"Latest 👎{escape_markdown(why)}: {escape_markdown(latest.question)}")
+            st.page_link("ui/pages/chat.py", label="Ask it again", icon=":material/replay:",
+                         query_params={"ask": latest.question})
 extra = [Path(p) for p in (settings.eval_reports.split(os.pathsep) if settings and settings.eval_reports else []) if p]
 folders = report_folders(extra)
 if not folders:
