@@ -90,6 +90,20 @@ def make_chat_model(settings: Settings):
     raise LLMUnavailable(f"LLM_PROVIDER must be one of {', '.join(PROVIDERS)}, not {provider!r}.")
 
 
+def ollama_models(base_url: str = DEFAULT_OLLAMA_URL, *, timeout_s: float = 0.5) -> list[str]:
+    """The models an Ollama server at `base_url` lists (`/api/tags`), or [] when none answers there."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{base_url.rstrip('/')}/api/tags", timeout=timeout_s) as response:
+            data = json.loads(response.read().decode("utf-8"))
+    except (OSError, ValueError, urllib.error.URLError):
+        return []
+    return [m["name"] for m in data.get("models", []) if isinstance(m, dict) and m.get("name")]
+
+
 def describe_model(settings: Settings) -> str:
     """'openai gpt-4o-mini at http://…' for notices and the UI."""
     where = f" at {settings.llm_base_url}" if settings.llm_base_url else ""

@@ -87,15 +87,17 @@ class NotesQA:
         return make_chat_model(self.settings)
 
     def answer(self, question: str, *, history: list[dict] | None = None, mode: str | None = None,
-               allow_general: bool = False, on_token: Callable[[str], None] | None = None, **options) -> Answer:
-        """Answer in the configured mode: extractive, or LLM (checked, with the extractive fallback)."""
+               allow_general: bool = False, on_token: Callable[[str], None] | None = None, chat_model=None,
+               **options) -> Answer:
+        """Answer in the configured mode: extractive, or LLM (checked, with the extractive fallback).
+        `chat_model` uses that LangChain chat model instead of the configured one (an Ollama the app found)."""
         use_llm = (mode or ("llm" if self.settings.llm_provider != "none" else "extractive")) == "llm"
         if not use_llm:
             return self.ask(question, history=history, **options)
         from qa.llm import LLMUnavailable, ask_llm
 
         try:
-            chat = self.chat_model
+            chat = chat_model or self.chat_model
         except LLMUnavailable as exc:
             answer = self.ask(question, history=history, **options)
             answer.notice = f"Showing the answer from your notes: {exc}"

@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     llm_api_key: str | None = None
     llm_timeout_s: float = 30.0
     llm_max_tokens: int = 400
+    ollama_url: str = "http://localhost:11434"  # where the app looks for Ollama when LLM_PROVIDER is unset
 
     @field_validator("chroma_host", "chroma_headers", "llm_model", "llm_base_url", "llm_api_key")
     @classmethod

@@ -507,3 +507,70 @@ def test_feedback_exports_as_eval_items_that_validate_and_the_evaluation_page_co
     assert not at.exception
     assert any("👍 1 · 👎 2" in m.value for m in at.markdown)
     assert any("What does DAX cache?" in c.value for c in at.caption)  # the latest 👎, to ask again
+
+
+@pytest.fixture
+def ollama_stand_in():
+    """A loopback server speaking the two calls of Ollama's API the app makes: /api/tags and /api/chat."""
+    import json
+    import re
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    calls = []
+
+    class Ollama(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def _send(self, body: bytes, kind: str) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self):
+            calls.append(self.path)
+            models = [{"name": "llama3.2:latest", "model": "llama3.2:latest"}, {"name": "qwen2.5:3b", "model": "qwen2.5:3b"}]
+            self._send(json.dumps({"models": models}).encode(), "application/json")
+
+        def do_POST(self):
+            calls.append(self.path)
+            request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            prompt = request["messages"][-1]["content"]
+            cited = next((n for n, text in re.findall(r'<passage n="(\d+)"[^>]*>(.*?)</passage>', prompt, re.S)
+                          if "900 seconds" in text), "1")
+            reply = f"A Lambda function can run for at most 900 seconds (15 minutes) [{cited}]."
+            lines = [{"model": request["model"], "created_at": "2026-12-02T00:00:00Z",
+                      "message": {"role": "assistant", "content": reply}, "done": False},
+                     {"model": request["model"], "created_at": "2026-12-02T00:00:00Z",
+                      "message": {"role": "assistant", "content": ""}, "done": True, "done_reason": "stop"}]
+            if not request.get("stream", True):
+                lines = [dict(lines[0], done=True, done_reason="stop")]
+            self._send("".join(json.dumps(line) + "\n" for line in lines).encode(), "application/x-ndjson")
+
+    from conftest import free_port
+
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Ollama)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}", calls
+    server.shutdown()
+
+
+def test_an_ollama_on_this_machine_is_offered_not_switched_to(monkeypatch, seed_settings, ollama_stand_in):
+    url, calls = ollama_stand_in
+    monkeypatch.setenv("OLLAMA_URL", url)
+    at = start_app(monkeypatch, seed_settings.notes_dir, seed_settings.chroma_dir)
+    assert not at.exception and "/api/tags" in calls
+    mode = at.sidebar.radio[0]
+    assert not mode.disabled and mode.value == "Notes only (extractive)"  # offered, extractive stays the default
+    assert at.sidebar.selectbox(key="ollama_model").options == ["llama3.2:latest", "qwen2.5:3b"]
+
+    reply = ask(at, "How long can a Lambda function run?")
+    assert reply["answer"]["mode"] == "extractive"
+    mode.set_value("LLM").run()
+    reply = ask(at, "How long can a Lambda function run?")
+    assert reply["answer"]["mode"] == "llm", reply["answer"].get("notice")
+    assert "900 seconds" in reply["answer"]["answer"] and "/api/chat" in calls
+    assert reply["answer"]["citations"][0]["anchor"] == "15"

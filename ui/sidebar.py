@@ -14,7 +14,8 @@ from ui import state
 from ui.notes import list_notes, load_note, note_label, notes_meta, shown_sections
 
 ANSWER_MODES = ("Notes only (extractive)", "LLM")
-MODE_KEY, GENERAL_KEY = "answer_mode", "allow_general"
+MODE_KEY, GENERAL_KEY, OLLAMA_MODEL_KEY = "answer_mode", "allow_general", "ollama_model"
+OLLAMA_CHECK_S = 30.0
 REINDEX_REPORT_KEY = "reindex_report"
 
 
@@ -138,19 +139,55 @@ def _scope_panel(settings: Settings) -> None:
                  help="Only this section and the sections under it are searched.")
 
 
+@st.cache_data(ttl=OLLAMA_CHECK_S, show_spinner=False)
+def found_ollama_models(url: str) -> list[str]:
+    """The models of an Ollama server on this machine (looked for at most every half minute)."""
+    from qa.llm import ollama_models
+
+    return ollama_models(url)
+
+
 def _mode_panel(settings: Settings) -> None:
     from qa.llm import describe_model
 
     st.markdown("#### :material/tune: Answer mode")
     configured = settings.llm_provider not in ("", "none")
-    note = (f"{describe_model(settings)}: fluent answers, every sentence checked against the cited passage"
-            if configured else "set LLM_PROVIDER (ollama or openai) and LLM_MODEL to enable")
-    if MODE_KEY not in st.session_state:
-        st.session_state[MODE_KEY] = ANSWER_MODES[1] if configured else ANSWER_MODES[0]
-    st.radio("Answer mode", ANSWER_MODES, disabled=not configured, label_visibility="collapsed",
-             captions=["Sentences quoted from your notes, each cited", note], key=MODE_KEY)
+    found = [] if configured else found_ollama_models(settings.ollama_url)
     if configured:
+        note = f"{describe_model(settings)}: fluent answers, every sentence checked against the cited passage"
+    elif found:
+        note = f"Ollama at {settings.ollama_url}: fluent answers, every sentence checked against the cited passage"
+    else:
+        note = "set LLM_PROVIDER (ollama or openai) and LLM_MODEL to enable, or start Ollama"
+    if MODE_KEY not in st.session_state:  # an Ollama that was found is offered, never switched to silently
+        st.session_state[MODE_KEY] = ANSWER_MODES[1] if configured else ANSWER_MODES[0]
+    st.radio("Answer mode", ANSWER_MODES, disabled=not (configured or found), label_visibility="collapsed",
+             captions=["Sentences quoted from your notes, each cited", note], key=MODE_KEY)
+    if found:
+        if st.session_state.get(OLLAMA_MODEL_KEY) not in found:
+            st.session_state[OLLAMA_MODEL_KEY] = found[0]
+        st.selectbox("Ollama model", found, key=OLLAMA_MODEL_KEY,
+                     disabled=st.session_state[MODE_KEY] != ANSWER_MODES[1])
+    if configured or found:
         st.checkbox("Allow general knowledge (marked as not from your notes)", key=GENERAL_KEY)
+
+
+def chosen_chat_model(settings: Settings):
+    """The LangChain chat model the sidebar chose: the configured one (None: NotesQA's own), or the found
+    Ollama's, made once per model."""
+    model = st.session_state.get(OLLAMA_MODEL_KEY)
+    if settings.llm_provider not in ("", "none") or not model:
+        return None
+    return _ollama_chat(settings.ollama_url, model, settings.llm_timeout_s, settings.llm_max_tokens)
+
+
+@st.cache_resource(show_spinner=False)
+def _ollama_chat(url: str, model: str, timeout_s: float, max_tokens: int):
+    from qa.llm import make_chat_model
+    from qa.settings import load_settings
+
+    return make_chat_model(load_settings(llm_provider="ollama", llm_model=model, llm_base_url=url,
+                                         llm_timeout_s=timeout_s, llm_max_tokens=max_tokens))
 
 
 def render_sidebar(settings: Settings, qa) -> None:

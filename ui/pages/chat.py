@@ -151,7 +151,9 @@ def show_message(message: dict, key: str = "") -> None:
 
 
 def use_llm() -> bool:
-    return st.session_state.get(sidebar.MODE_KEY) == sidebar.ANSWER_MODES[1] and qa.chat_model is not None
+    if st.session_state.get(sidebar.MODE_KEY) != sidebar.ANSWER_MODES[1]:
+        return False
+    return sidebar.chosen_chat_model(settings) is not None or qa.chat_model is not None
 
 
 def ask(question: str, earlier: list[dict], on_token=None) -> dict:
@@ -161,7 +163,7 @@ def ask(question: str, earlier: list[dict], on_token=None) -> dict:
     started = time.perf_counter()
     if on_token is not None:
         answer = qa.answer(question, history=history, source=source, under=under, tags=tags, mode="llm",
-                           on_token=on_token,
+                           on_token=on_token, chat_model=sidebar.chosen_chat_model(settings),
                            allow_general=bool(st.session_state.get(sidebar.GENERAL_KEY)))
     else:
         answer = qa.ask(question, history=history, source=source, under=under, tags=tags)
