@@ -59,7 +59,8 @@ def app_url(tmp_path_factory, seed_settings, model):
                PYTHONPATH=str(REPO))
     port = free_port()
     command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address",
-               "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+               "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
+               "--client.toolbarMode", "minimal"]  # as scripts/run.sh starts it
     with serve(command, port, root / "streamlit.log", cwd=REPO, env=env):
         yield f"http://127.0.0.1:{port}"
 

@@ -21,11 +21,13 @@ qa = state.service()
 settings = state.settings()
 store = state.records(settings) if settings is not None else None
 # The conversation lives in the URL (?c=…) and in the local store, so a reload brings it back.
-conversation = st.query_params.get(CONVERSATION_PARAM)
+# Coming back from another page of the same session (no ?c= in the URL) keeps the current conversation.
+conversation = st.query_params.get(CONVERSATION_PARAM) or st.session_state.get(CONVERSATION_KEY)
+if conversation is None:
+    conversation = new_conversation_id()
+if st.query_params.get(CONVERSATION_PARAM) != conversation:
+    st.query_params[CONVERSATION_PARAM] = conversation
 if st.session_state.get(CONVERSATION_KEY) != conversation or MESSAGES_KEY not in st.session_state:
-    if conversation is None:
-        conversation = new_conversation_id()
-        st.query_params[CONVERSATION_PARAM] = conversation
     st.session_state[CONVERSATION_KEY] = conversation
     st.session_state[MESSAGES_KEY] = (store.load_conversation(conversation) if store else None) or []
 messages: list[dict] = st.session_state[MESSAGES_KEY]
