@@ -47,10 +47,6 @@ class BlockDoc:
     blocks: list[Block]
     prepared: Prepared
 
-    def quote(self, start: int, end: int) -> str:
-        """The note's own text for a span, widened so no emphasis, code or link is cut in half."""
-        return self.source[start:end]
-
 
 def _line_starts(text: str) -> list[int]:
     starts, total = [], 0

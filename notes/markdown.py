@@ -27,7 +27,7 @@ from mdit_py_plugins.footnote import footnote_plugin
 from mdit_py_plugins.front_matter import front_matter_plugin
 from mdit_py_plugins.tasklists import tasklists_plugin
 
-_SHORTCODE = re.compile(r"\{\{([<%])-?\s*(/?)\s*([\w.-]*)(.*?)-?[%>]\}\}|\{%-?\s*(/?)\s*([\w.-]*).*?-?%\}", re.S)
+_SHORTCODE = re.compile(r"\{\{[<%].*?[%>]\}\}|\{%.*?%\}", re.S)
 # `%% comment %%`: the markers stand apart from the words (so `%%gremlin, %%sparql` cell magics stay text).
 _OBSIDIAN_COMMENT = re.compile(r"(?<![\w%])%%(?=\s).*?(?<=\s)%%(?![\w%])", re.S)
 _EMBED = re.compile(r"!\[\[[^\]\n]*\]\]")
@@ -48,22 +48,12 @@ class Callout:
     title: str
 
 
-@dataclass(frozen=True)
-class Shortcode:
-    """A paired shortcode such as `{{% note %}}…{{% /note %}}`: lines (0-based) of its two tags."""
-
-    name: str
-    start_line: int
-    end_line: int
-
-
 @dataclass
 class Prepared:
     """A note's text with the markup blanked, and what the blanked markup said."""
 
     text: str
     callouts: dict[int, Callout] = field(default_factory=dict)  # marker line → callout
-    shortcodes: list[Shortcode] = field(default_factory=list)
     toml_front_matter: str | None = None
 
 
@@ -72,21 +62,21 @@ def _blank(text: str) -> str:
     return re.sub(r"[^\n]", " ", text)
 
 
-def _code_lines(lines: list[str]) -> set[int]:
-    """Lines inside fenced code blocks (shortcodes there are shown, not interpreted)."""
-    inside: set[int] = set()
-    fence = None
-    for i, line in enumerate(lines):
+def in_fences(lines: list[str]) -> list[bool]:
+    """For each line, whether it belongs to a fenced code block (its fences included): code is shown as
+    written, never read as markup."""
+    flags, fence = [], None
+    for line in lines:
         match = _FENCE.match(line)
         if fence:
-            inside.add(i)
+            flags.append(True)
             if match and match.group(1)[0] == fence[0] and len(match.group(1)) >= len(fence) \
                     and not line.strip()[len(match.group(1)):].strip():
                 fence = None
-        elif match:
-            fence = match.group(1)
-            inside.add(i)
-    return inside
+        else:
+            flags.append(bool(match))
+            fence = match.group(1) if match else None
+    return flags
 
 
 def prepare(text: str) -> Prepared:
@@ -100,7 +90,7 @@ def prepare(text: str) -> Prepared:
     starts = [0]
     for line in lines[:-1]:
         starts.append(starts[-1] + len(line) + 1)
-    code = _code_lines(lines)
+    code = {i for i, fenced in enumerate(in_fences(lines)) if fenced}
 
     def line_of(offset: int) -> int:
         lo, hi = 0, len(starts) - 1
@@ -113,24 +103,12 @@ def prepare(text: str) -> Prepared:
         return lo
 
     chars = list(text)
-    opened: list[tuple[str, int]] = []
     for pattern in (_SHORTCODE, _OBSIDIAN_COMMENT, _EMBED):
         for match in pattern.finditer(text):
             first = line_of(match.start())
             if first in code or text.count("`", starts[first], match.start()) % 2:
                 continue  # shown as code: a fenced block, or an inline code span on its line
             chars[match.start():match.end()] = _blank(match.group(0))
-            if pattern is _SHORTCODE:
-                closing = match.group(2) or match.group(5)
-                name = (match.group(3) or match.group(6) or "").lower()
-                if closing:
-                    for n in range(len(opened) - 1, -1, -1):
-                        if opened[n][0] == name:
-                            prepared.shortcodes.append(Shortcode(name, opened[n][1], first))
-                            del opened[n:]
-                            break
-                elif name:
-                    opened.append((name, first))
     for i, line in enumerate(lines):
         if i in code:
             continue
@@ -139,7 +117,6 @@ def prepare(text: str) -> Prepared:
             prefix = callout.group(1)
             prepared.callouts[i] = Callout(i, callout.group(2).lower(), callout.group(4))
             chars[starts[i] + len(prefix):starts[i] + len(line)] = " " * (len(line) - len(prefix))
-    prepared.shortcodes.sort(key=lambda s: s.start_line)
     prepared.text = "".join(chars)
     return prepared
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from ingest.index import NOTE_SUFFIXES, iter_note_files, read_note
 from notes.model import NoteMeta, ParsedNote, Section
 from notes.parse import parse_note, read_front_matter
-from notes.markdown import ADMONITION_NAMES
+from notes.markdown import ADMONITION_NAMES, in_fences
 from notes.slug import slug
 from ui.links import note_url
 from ui.markdown import escape_markdown
@@ -28,7 +28,6 @@ HIGHLIGHT = "orange-background"
 # Private-use characters mark the quote while the Markdown is rewritten, then become the highlight.
 _HL_OPEN, _HL_CLOSE = "\ue000", "\ue001"
 
-_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _CODE_SPAN = re.compile(r"(`+)(?:(?!\1).)+?\1")
 _ANCHOR_TAG = re.compile(r"""<a\s+(?:name|id)\s*=\s*["'][^"']*["'][^>]*>\s*</a>""", re.I)
 _HTML_LINK = re.compile(r"""<a\b[^>]*?\bhref\s*=\s*["']([^"']*)["'][^>]*>(.*?)</a>""", re.I | re.S)
@@ -154,15 +153,11 @@ def mark_quote(body: str, quote: str | None) -> tuple[str, bool]:
     if start < 0:
         return body, False
     end = start + len(quote)
-    marked, fence = [], None
-    for line in body[start:end].split("\n"):
-        match = _FENCE.match(line)
-        if fence or match:  # code is shown as it is: a highlight inside it would be printed as text
+    marked = []
+    lines = body[start:end].split("\n")
+    for line, code in zip(lines, in_fences(lines)):
+        if code:  # code is shown as it is: a highlight inside it would be printed as text
             marked.append(line)
-            if fence and match and match.group(1)[0] == fence[0]:
-                fence = None
-            elif not fence:
-                fence = match.group(1)
             continue
         prefix, content, trail = _LIST_PREFIX.match(line).groups()
         marked.append(f"{prefix}{_HL_OPEN}{content}{_HL_CLOSE}{trail}" if content else line)
@@ -181,18 +176,14 @@ def _wikilink_target(name: str, notes: set[str] | None) -> str | None:
 
 def _outside_fences(text: str, rewrite) -> str:
     """Apply `rewrite` to the runs of lines outside fenced code blocks."""
-    pieces, prose_lines, fence = [], [], None
-    for line in text.split("\n"):
-        match = _FENCE.match(line)
-        if fence or match:
+    pieces, prose_lines = [], []
+    lines = text.split("\n")
+    for line, code in zip(lines, in_fences(lines)):
+        if code:
             if prose_lines:
                 pieces.append(rewrite("\n".join(prose_lines)))
                 prose_lines = []
             pieces.append(line)
-            if fence and match and match.group(1)[0] == fence[0] and len(match.group(1)) >= len(fence):
-                fence = None
-            elif not fence:
-                fence = match.group(1)
         else:
             prose_lines.append(line)
     if prose_lines:
@@ -209,15 +200,10 @@ def author_view(text: str, source: str = "", *, notes: set[str] | None = None) -
         target = _wikilink_target(name, notes) if name else source
         return f"[{shown}]({note_url(target, slug(heading) if heading else None)})" if target else shown
 
-    out, open_notes, fence = [], [], None
-    for line in _outside_fences(text, lambda chunk: _COMMENTS.sub("", chunk)).split("\n"):
-        match = _FENCE.match(line)
-        if fence or match:
-            if fence and match and match.group(1)[0] == fence[0] and len(match.group(1)) >= len(fence):
-                fence = None
-            elif not fence:
-                fence = match.group(1)
-        else:
+    out, open_notes = [], []
+    lines = _outside_fences(text, lambda chunk: _COMMENTS.sub("", chunk)).split("\n")
+    for line, code in zip(lines, in_fences(lines)):
+        if not code:
             tags = list(_SHORTCODE.finditer(line))
             if tags and not _SHORTCODE.sub("", line).strip():  # a line of shortcode tags only
                 for tag in tags:
