@@ -104,7 +104,8 @@ def question_names(question: str, vocabulary: set[str]) -> list[str]:
 
 _INSTRUCTION = re.compile(
     r"\b(ignore|disregard|forget)\b[^.\n]{0,40}\b(instructions?|prompts?|rules|above|previous)\b|"
-    r"\byou are now\b|\bsystem prompt\b|\bnew instructions?\b|\bact as\b", re.I)
+    r"\byou are now\b|\bsystem prompt\b|\bnew instructions?\b|^\W*(?:please\s+)?act as\b", re.I)  # an order to act as…,
+# not "two subnets to act as the subnet group"
 
 
 def gives_instructions(text: str) -> bool:
