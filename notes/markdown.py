@@ -27,11 +27,12 @@ from mdit_py_plugins.footnote import footnote_plugin
 from mdit_py_plugins.front_matter import front_matter_plugin
 from mdit_py_plugins.tasklists import tasklists_plugin
 
-_SHORTCODE = re.compile(r"\{\{[<%].*?[%>]\}\}|\{%.*?%\}", re.S)
+# Groups: closing `/` and name, for `{{< >}}`/`{{% %}}` (1, 2) and `{% %}` (3, 4).
+SHORTCODE = re.compile(r"\{\{[<%]-?\s*(/?)\s*([\w.-]*).*?-?[%>]\}\}|\{%-?\s*(/?)\s*([\w.-]*).*?-?%\}", re.S)
 # `%% comment %%`: the markers stand apart from the words (so `%%gremlin, %%sparql` cell magics stay text).
-_OBSIDIAN_COMMENT = re.compile(r"(?<![\w%])%%(?=\s).*?(?<=\s)%%(?![\w%])", re.S)
-_EMBED = re.compile(r"!\[\[[^\]\n]*\]\]")
-_CALLOUT = re.compile(r"^((?:[ \t]*>)+)[ \t]*\[!([\w-]+)\]([+-]?)[ \t]*(.*?)[ \t]*$")
+OBSIDIAN_COMMENT = re.compile(r"(?<![\w%])%%(?=\s).*?(?<=\s)%%(?![\w%])", re.S)
+EMBED = re.compile(r"!\[\[[^\]\n]*\]\]")
+CALLOUT = re.compile(r"^((?:[ \t]*>)+)[ \t]*\[!([\w-]+)\]([+-]?)[ \t]*(.*?)[ \t]*$")
 _FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})")
 _TOML_FRONT_MATTER = re.compile(r"\A\+\+\+[ \t]*\n(.*?)\n\+\+\+[ \t]*(?:\n|\Z)", re.S)
 # Shortcodes whose body is a note to the reader: shown as an admonition on the Notes page.
@@ -103,7 +104,7 @@ def prepare(text: str) -> Prepared:
         return lo
 
     chars = list(text)
-    for pattern in (_SHORTCODE, _OBSIDIAN_COMMENT, _EMBED):
+    for pattern in (SHORTCODE, OBSIDIAN_COMMENT, EMBED):
         for match in pattern.finditer(text):
             first = line_of(match.start())
             if first in code or text.count("`", starts[first], match.start()) % 2:
@@ -112,7 +113,7 @@ def prepare(text: str) -> Prepared:
     for i, line in enumerate(lines):
         if i in code:
             continue
-        callout = _CALLOUT.match(line)
+        callout = CALLOUT.match(line)
         if callout:
             prefix = callout.group(1)
             prepared.callouts[i] = Callout(i, callout.group(2).lower(), callout.group(4))

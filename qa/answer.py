@@ -19,7 +19,6 @@ it, and compose an answer that reads as one, every sentence quoted and cited.
 from __future__ import annotations
 
 import functools
-import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,7 +27,7 @@ from notes.model import section_url
 from notes.units import Unit, unit_embed_text, units_of
 from qa.answer_model import AnswerModel, load_answer_model
 from qa.features import (ANAPHORIC_OPENER, Candidate, QuestionInfo, add_relative_features, answerable_features,
-                         as_matrix, tokens_of, unit_features)
+                         as_matrix, tokens_of, tokens_of_section, unit_features)
 from qa.retrieve import Retrieval, SectionHit
 from qa.text import gives_instructions
 
@@ -195,21 +194,16 @@ def rank_candidates(cands: list[Candidate], model: AnswerModel) -> list[Candidat
     return sorted(cands, key=lambda c: -c.score)
 
 
-def _missing_names(info: QuestionInfo, best: Candidate) -> list[str]:
-    present = tokens_of(f"{best.section.text} {' '.join(best.section.heading_path)}")
-    return [n for n in info.names if n not in present]
-
-
-def _reason(feature: str, info: QuestionInfo, best: Candidate, idf) -> str:
-    """The refusal in words, from the feature that weighed most against answering."""
-    if feature in ("names_missing_best", "names_missing_all") and _missing_names(info, best):
-        return "the notes do not mention " + ", ".join(_missing_names(info, best)) + " there"
+def _reason(feature: str, info: QuestionInfo, present: frozenset[str], missing_names: list[str], idf) -> str:
+    """The refusal in words, from the feature that weighed most against answering (`present`: the best
+    section's tokens)."""
+    if feature in ("names_missing_best", "names_missing_all") and missing_names:
+        return "the notes do not mention " + ", ".join(missing_names) + " there"
     if feature in ("figure_without_number", "figure_none_in_top"):
         return "the question asks for a figure the closest passages do not give"
     if feature == "numbers_missing" and info.numbers:
         return "the notes do not mention " + ", ".join(sorted(info.numbers)) + " there"
     if feature in ("rare_missing_section", "rare_missing_unit"):
-        present = tokens_of(f"{best.section.text} {' '.join(best.section.heading_path)}")
         missing = sorted((t for t in info.query_terms if t not in present), key=lambda t: -idf(t))
         if missing:
             return f"the closest passage does not mention “{missing[0]}”"
@@ -224,8 +218,7 @@ def decide(info: QuestionInfo, ranked: list[Candidate], retrieval: Retrieval, mo
     if not ranked:
         return Decision(True, "nothing in the notes matched")
     keyword = retrieval.keyword
-    features = answerable_features(info, ranked, considered_sections(retrieval, sections_considered), keyword.idf,
-                                   keyword.max_idf)
+    features = answerable_features(info, ranked, considered_sections(retrieval, sections_considered), keyword.idf)
     x = as_matrix([features], model.answerable.features)
     logit = float(model.answerable.score(x)[0])
     best = ranked[0]
@@ -234,8 +227,10 @@ def decide(info: QuestionInfo, ranked: list[Candidate], retrieval: Retrieval, mo
         return Decision(False, "supported", best.similarity, coverage, [])
     contributions = model.answerable.contributions(x)[0]
     worst = model.answerable.features[int(np.argmin(contributions))]
-    return Decision(True, _reason(worst, info, best, keyword.idf), best.similarity, coverage,
-                    _missing_names(info, best))
+    present = tokens_of_section(best.section)
+    missing_names = [n for n in info.names if n not in present]
+    return Decision(True, _reason(worst, info, present, missing_names, keyword.idf), best.similarity, coverage,
+                    missing_names)
 
 
 def _overlaps(a: Unit, b: Unit) -> bool:

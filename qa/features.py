@@ -25,10 +25,6 @@ _LIST = re.compile(r"^\s*(?:which|list|name)\b|\bwhat (?:are|were)\b|\bwhat (?:\
                    r"modes|steps|features|styles|rules|tools|commands|settings|choices|values)\b|"
                    r"\b(?:types|kinds) of\b", re.I)
 _DEFINITION = re.compile(r"^\s*(?:what(?:'s| is| are| does)|define|explain|describe|tell me about)\b", re.I)
-_YES_NO = re.compile(r"^\s*(?:(?:ok|so|and|but)\W+)?(?:is|are|can|could|does|do|did|should|will|would|has|have|"
-                     r"was|were)\b", re.I)
-_HOW = re.compile(r"\bhow (?:do|does|can|should|would|to|could)\b|\bwhat (?:do|should) i\b", re.I)
-_WHY = re.compile(r"\bwhy\b", re.I)
 _COMPARISON = re.compile(r"\b(?:vs\.?|versus|compared? (?:to|with)|difference|differ|better|rather than|"
                          r"instead of)\b|\bor\b", re.I)
 ANAPHORIC_OPENER = re.compile(r"^\s*(?:this|that|these|those|it|its|it's|they|their|them|such|when|here|there|"
@@ -67,9 +63,6 @@ class QuestionInfo:
     figure: bool
     list: bool
     definition: bool
-    yes_no: bool
-    how: bool
-    why: bool
     comparison: bool
     kinds: list[str] = field(default_factory=list)  # the kinds of figure asked for (duration, size, price, count)
     rare_terms: list[str] | None = None  # the rarer half of `terms` in the notes (set by `with_rare_terms`)
@@ -80,17 +73,20 @@ class QuestionInfo:
 
     @classmethod
     def of(cls, question: str, query: str, vocabulary: set[str]) -> "QuestionInfo":
-        return cls(question, query, content_terms(question), content_terms(query),
-                   question_names(question, vocabulary), numbers_in(question), bool(_FIGURE.search(question)),
-                   bool(_LIST.search(question)), bool(_DEFINITION.search(question)), bool(_YES_NO.search(question)),
-                   bool(_HOW.search(question)), bool(_WHY.search(question)),
-                   bool(_COMPARISON.search(question)) and len(question_names(question, vocabulary)) >= 2,
-                   asked_kinds(question))
+        names = question_names(question, vocabulary)
+        return cls(question, query, content_terms(question), content_terms(query), names, numbers_in(question),
+                   bool(_FIGURE.search(question)), bool(_LIST.search(question)), bool(_DEFINITION.search(question)),
+                   bool(_COMPARISON.search(question)) and len(names) >= 2, asked_kinds(question))
 
 
 @lru_cache(maxsize=65536)
 def tokens_of(text: str) -> frozenset[str]:
     return frozenset(tokenize(text))
+
+
+def tokens_of_section(section) -> frozenset[str]:
+    """The tokens of a retrieved section's text and heading path (what a question's words are looked up in)."""
+    return tokens_of(f"{section.text} {' '.join(section.heading_path)}")
 
 
 def weighted_share(terms: list[str], found: frozenset[str] | set[str], idf) -> float:
@@ -132,9 +128,12 @@ def _rare(terms: list[str], idf) -> list[str]:
 def add_relative_features(cands: list[Candidate]) -> None:
     """Features that compare a unit with the other candidates (similarity scales differ between notes)."""
     sims = sorted((c.similarity for c in cands), reverse=True)
+    rank: dict[float, int] = {}
+    for i, sim in enumerate(sims):
+        rank.setdefault(sim, i)  # tied similarities share the better rank
     for c in cands:
         c.features["similarity_gap"] = sims[0] - c.similarity
-        c.features["similarity_rank"] = 1.0 / (1 + sims.index(c.similarity))
+        c.features["similarity_rank"] = 1.0 / (1 + rank[c.similarity])
 
 
 def unit_features(info: QuestionInfo, c: Candidate, idf) -> dict[str, float]:
@@ -149,8 +148,7 @@ def unit_features(info: QuestionInfo, c: Candidate, idf) -> dict[str, float]:
         "section_dense": s.dense_score or 0.0,
         "section_rank": 1.0 / c.section_rank,
         "unit_terms": weighted_share(info.query_terms, unit_tokens, idf),
-        "rare_terms": weighted_share(info.rare_terms if info.rare_terms is not None else _rare(info.terms, idf),
-                                     unit_tokens | heading_tokens, idf),
+        "rare_terms": weighted_share(info.rare_terms, unit_tokens | heading_tokens, idf),
         "heading_terms": weighted_share(info.query_terms, heading_tokens, idf),
         "names_present": weighted_share(names, unit_tokens | heading_tokens, idf) if names else 1.0,
         "figure_match": float(info.figure and bool(numbers_in(u.text))),
@@ -185,12 +183,11 @@ def gives(kind: str, text: str) -> bool:
     return bool(_GIVES[kind].search(text))
 
 
-def answerable_features(info: QuestionInfo, ranked: list[Candidate], sections: list, idf,
-                        max_idf: float) -> dict[str, float]:
+def answerable_features(info: QuestionInfo, ranked: list[Candidate], sections: list, idf) -> dict[str, float]:
     """How well the best candidates cover the question (inputs of the answer-or-refuse decision)."""
     best = ranked[0]
-    section_tokens = tokens_of(f"{best.section.text} {' '.join(best.section.heading_path)}")
-    all_tokens = frozenset().union(*(tokens_of(f"{s.text} {' '.join(s.heading_path)}") for s in sections))
+    section_tokens = tokens_of_section(best.section)
+    all_tokens = frozenset().union(*(tokens_of_section(s) for s in sections))
     dense = sorted((s.dense_score or 0.0 for s in sections), reverse=True) + [0.0, 0.0]
     rare = _rare(info.query_terms, idf)
     unit_tokens = tokens_of(f"{best.unit.text} {best.unit.context} {best.unit.label} {' '.join(best.section.heading_path)}")

@@ -55,11 +55,6 @@ class KeywordIndex:
         df = self.doc_freq.get(term, 0)
         return math.log((n - df + 0.5) / (df + 0.5) + 1.0)
 
-    @property
-    def max_idf(self) -> float:
-        """The idf of a term no chunk holds (the highest there is)."""
-        return math.log((len(self.ids) + 0.5) / 0.5 + 1.0) if self.weights is not None else 0.0
-
     def scores(self, terms: list[str]):
         """BM25Okapi score of every chunk for `terms` (a repeated term counts again, as in rank_bm25)."""
         import numpy as np

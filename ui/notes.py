@@ -19,7 +19,7 @@ from pathlib import Path
 from ingest.index import NOTE_SUFFIXES, iter_note_files, read_note
 from notes.model import NoteMeta, ParsedNote, Section
 from notes.parse import parse_note, read_front_matter
-from notes.markdown import ADMONITION_NAMES, in_fences
+from notes.markdown import ADMONITION_NAMES, CALLOUT, EMBED, OBSIDIAN_COMMENT, SHORTCODE, in_fences
 from notes.slug import slug
 from ui.links import note_url
 from ui.markdown import escape_markdown
@@ -41,11 +41,8 @@ _MD_IMAGE = re.compile(r"!\[([^\]]*)\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)
 _MD_LINK = re.compile(r"(?<!!)\[([^\]]+)\]\(\s*<?([^)\s>]+)>?(\s+\"[^\"]*\")?\s*\)")
 _SAFE_URL = re.compile(r"^(https?://|mailto:|#|notes\?)", re.I)  # notes?…: a deep link into this app
 _LIST_PREFIX = re.compile(r"^((?:\s*>)*\s*(?:(?:[-*+]|\d+[.)])\s+)?)(.*?)(\s*)$")
-_SHORTCODE = re.compile(r"\{\{[<%]-?\s*(/?)\s*([\w.-]*).*?-?[%>]\}\}|\{%-?\s*(/?)\s*([\w.-]*).*?-?%\}")
-_COMMENTS = re.compile(r"<!--.*?-->|(?<![\w%])%%(?=\s).*?(?<=\s)%%(?![\w%])", re.S)
-_EMBED = re.compile(r"!\[\[[^\]\n]*\]\]")
+_COMMENTS = re.compile(r"<!--.*?-->|" + OBSIDIAN_COMMENT.pattern, re.S)
 _WIKILINK = re.compile(r"\[\[([^\[\]|#\n]*)(?:#([^\[\]|\n]*))?(?:\|([^\[\]\n]*))?\]\]")
-_CALLOUT = re.compile(r"^((?:[ \t]*>)+)[ \t]*\[!([\w-]+)\][+-]?[ \t]*(.*?)[ \t]*$")
 
 
 @dataclass(frozen=True)
@@ -204,8 +201,8 @@ def author_view(text: str, source: str = "", *, notes: set[str] | None = None) -
     lines = _outside_fences(text, lambda chunk: _COMMENTS.sub("", chunk)).split("\n")
     for line, code in zip(lines, in_fences(lines)):
         if not code:
-            tags = list(_SHORTCODE.finditer(line))
-            if tags and not _SHORTCODE.sub("", line).strip():  # a line of shortcode tags only
+            tags = list(SHORTCODE.finditer(line))
+            if tags and not SHORTCODE.sub("", line).strip():  # a line of shortcode tags only
                 for tag in tags:
                     closing, name = tag.group(1) or tag.group(3), (tag.group(2) or tag.group(4)).lower()
                     if name in ADMONITION_NAMES and not closing:
@@ -215,10 +212,10 @@ def author_view(text: str, source: str = "", *, notes: set[str] | None = None) -
                         del open_notes[open_notes.index(name):]
                         out.append("")
                 continue
-            callout = _CALLOUT.match(line)
+            callout = CALLOUT.match(line)
             if callout:
-                line = f"{callout.group(1)} **{callout.group(3) or callout.group(2).capitalize()}**\n{callout.group(1)}"
-            line = _WIKILINK.sub(wikilink, _SHORTCODE.sub("", _EMBED.sub("", line)))
+                line = f"{callout.group(1)} **{callout.group(4) or callout.group(2).capitalize()}**\n{callout.group(1)}"
+            line = _WIKILINK.sub(wikilink, SHORTCODE.sub("", EMBED.sub("", line)))
         out.append("> " * len(open_notes) + line)
     return "\n".join(out)
 

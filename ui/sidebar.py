@@ -11,7 +11,7 @@ import streamlit as st
 from qa.errors import NotesQAError
 from qa.settings import Settings
 from ui import state
-from ui.notes import list_notes, load_note, note_label, notes_meta, shown_sections
+from ui.notes import load_note, note_label, notes_meta, shown_sections
 
 ANSWER_MODES = ("Notes only (extractive)", "LLM")
 MODE_KEY, GENERAL_KEY, OLLAMA_MODEL_KEY = "answer_mode", "allow_general", "ollama_model"
