@@ -27,7 +27,7 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from eval.corpora import (HALVES, SHARED_CORPORA, Corpus, corpora, corpus_settings, half_of,  # noqa: E402
-                          open_corpus)
+                          materialize, open_corpus)
 from eval.questions import AnchorIndex, QuestionFileError, load_questions  # noqa: E402
 from eval.report import DEFAULT_OUT, compare, fmt, format_comparison, write_overview, write_reports  # noqa: E402
 from eval.runner import (GATE_PATH, METRICS, corpus_gate, gate_failures, load_thresholds,  # noqa: E402
@@ -110,7 +110,7 @@ def _plan(args, base) -> list[tuple[str, object, list]]:
                                f"({SHARED_CORPORA}; NOTESQA_CORPORA moves them).")
     plan = []
     for corpus in chosen:
-        settings = corpus_settings(corpus, base)
+        settings = corpus_settings(materialize(corpus), base)
         items = load_questions(corpus.questions, AnchorIndex.from_notes_dir(settings.notes_dir))
         if args.half:
             items = [i for i in items if half_of(i.id) == args.half]

@@ -29,10 +29,25 @@ class Corpus:
     name: str
     questions: Path
     notes_dir: Path | None = None
+    fitted: bool = True  # False: never fitted on, only evaluated (the held-out SQuAD articles)
+    generated: bool = False  # notes and questions written from a dataset on first use (`materialize`)
 
     @property
     def available(self) -> bool:
+        if self.generated:
+            from eval.squad import SQUAD_PATH
+
+            return SQUAD_PATH.is_file()
         return self.questions.is_file() and (self.notes_dir is None or self.notes_dir.is_dir())
+
+
+def materialize(corpus: Corpus) -> Corpus:
+    """A generated corpus's notes and questions, written once (deterministic: a fixed seed and split)."""
+    if corpus.generated and not corpus.questions.is_file():
+        from eval.squad import write_heldout_corpus
+
+        write_heldout_corpus(corpus.notes_dir, corpus.questions)
+    return corpus
 
 
 def corpora() -> dict[str, Corpus]:
@@ -41,6 +56,8 @@ def corpora() -> dict[str, Corpus]:
         "seed": Corpus("seed", EVAL_DIR / "questions.jsonl"),
         "og-aws": Corpus("og-aws", EVAL_DIR / "sets" / "og-aws.jsonl", SHARED_CORPORA / "og-aws"),
         "poetry-docs": Corpus("poetry-docs", EVAL_DIR / "sets" / "poetry-docs.jsonl", SHARED_CORPORA / "poetry-docs"),
+        # Wikipedia articles of SQuAD v1.1 train that the reader never saw (eval/squad.py), as notes.
+        "squad": Corpus("squad", INDEX_ROOT / "squad.jsonl", INDEX_ROOT / "squad-notes", fitted=False, generated=True),
     }
 
 

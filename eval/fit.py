@@ -152,9 +152,7 @@ def answer_features(case: Case, model: AnswerModel) -> dict[str, float] | None:
     ranked = rank_candidates(case.cands, model)
     if not ranked:
         return None
-    keyword = case.retrieval.keyword
-    return answerable_features(case.info, ranked, considered_sections(case.retrieval),
-                               keyword.idf, keyword.max_idf)
+    return answerable_features(case.info, ranked, considered_sections(case.retrieval), case.retrieval.keyword.idf)
 
 
 def composed(cases: list[Case], model: AnswerModel) -> tuple[float, float]:
@@ -231,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     from qa.settings import load_settings
 
     base = load_settings()
-    chosen = [c for name, c in corpora().items() if name not in args.exclude and c.available]
+    chosen = [c for name, c in corpora().items() if name not in args.exclude and c.available and c.fitted]
     if not chosen:
         print("error: no corpus to fit on", file=sys.stderr)
         return 2
