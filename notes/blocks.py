@@ -327,9 +327,11 @@ def walk_blocks(markdown: str) -> BlockDoc:
                     add(Block("data", text, None, first, last, line_no, group=groups, label=cells[0]))
             else:
                 first, last = span(*token.map)
-                intro = len(blocks) - 1  # "…you can use it:" right before the code introduces it
+                intro = len(blocks) - 1  # "…you can use it:" right before the code introduces it,
                 introduced = intro >= 0 and blocks[intro].kind in ("paragraph", "item") \
                     and blocks[intro].text.rstrip().endswith(":")
+                # …and so does the item the code sits in ("- Install the chart" with its command below).
+                introduced = introduced or bool(items) and items[-1] is not None and intro >= items[-1]
                 add(Block("code", code, None, first, last, token.map[0], group=blocks[intro].group if introduced
                           else groups, parent=intro if introduced else None))
             previous_top = None

@@ -53,6 +53,12 @@ def as_sentence(text: str) -> str:
     return text if text.endswith((".", "!", "?")) else text.rstrip(":") + "."
 
 
+def _lead_in(text: str) -> str:
+    """An introduction as it reads before its command: "Install the chart:" (a colon added if none)."""
+    text = text.rstrip()
+    return text if text.endswith(":") else clean_item(text) + ":"
+
+
 def _ends_sentence(text: str) -> bool:
     return text.rstrip().endswith((".", "!", "?", ")"))
 
@@ -121,6 +127,22 @@ def extract_units(section_text: str) -> list[Unit]:
         unit.order = len(units)
         units.append(unit)
 
+    # Blocks that introduce code ("Install the chart" over its command): their last sentence is a lead-in,
+    # an answer only together with the command (the "example" unit), never alone.
+    commands = {b.parent: b for b in blocks if b.kind == "code" and b.parent is not None}
+
+    def item_text(index: int) -> str | None:
+        """A list item as one entry of its list: with its command when short, None when it only leads
+        into a long code block."""
+        text = clean_item(blocks[index].text)
+        code = commands.get(index)
+        if code is None:
+            return text
+        lines = [line.strip() for line in code.text.split("\n") if line.strip()]
+        if not 0 < len(lines) <= MAX_EXAMPLE_LINES or any("`" in line for line in lines):
+            return None
+        return f"{_lead_in(text)} " + "; ".join(f"`{line}`" for line in lines)
+
     for index, block in enumerate(blocks):
         if block.kind in ("row", "data"):
             start, end = block.start, block.end
@@ -136,7 +158,7 @@ def extract_units(section_text: str) -> list[Unit]:
                 start, _ = _span(doc, intro_block, intro_at, len(intro_block.text))
                 code = "; ".join(f"`{line}`" for line in lines if "`" not in line)
                 if code:
-                    add(Unit(doc.source[start:block.end], f"{intro_block.text[intro_at:].rstrip()} {code}.",
+                    add(Unit(doc.source[start:block.end], f"{_lead_in(intro_block.text[intro_at:])} {code}.",
                              _context(blocks, intro_block, spans_of), "example", label=intro_block.label,
                              group=block.group, start=start))
             continue
@@ -151,6 +173,8 @@ def extract_units(section_text: str) -> list[Unit]:
             if len(clean_item(sentence).split()) < 3 or sentence.rstrip().endswith(":"):
                 continue
             if block.children and n == len(spans) - 1 and _is_intro(sentence):
+                continue
+            if index in commands and n == len(spans) - 1:
                 continue
             ctx = f"{context} {block.label}".strip() if n > 0 and block.label else context
             shown = as_sentence(sentence)
@@ -168,8 +192,10 @@ def extract_units(section_text: str) -> list[Unit]:
             intro_at = spans[-1][0] if spans and not bullet else 0
             start, _ = _span(doc, block, intro_at, len(text))
             end = blocks[direct[-1]].end
-            items = [clean_item(blocks[c].text) for c in direct]
+            items = [item_text(c) for c in direct]
             head = clean_item(text[intro_at:]).rstrip(":").strip()
+            if None in items:  # an item that only leads into a long code block: the list is not an answer
+                continue
             add(Unit(doc.source[start:end].rstrip(), f"{head}: {'; '.join(items)}.", "", "list", items,
                      label=block.label, group=block.group, start=start))
     return units

@@ -171,3 +171,18 @@ def test_answers_over_poetry_docs_quote_whole_sentences_across_line_breaks(corpu
                 wrapped.append(sentence.text)
                 assert sentence.text.startswith(" ".join(citation.quote.split())[:20])
     assert wrapped  # some answer sentences were hard-wrapped in the note and came back whole
+
+
+def test_a_lead_in_to_a_command_is_an_answer_only_with_its_command():
+    text = ("## Install\n\nSteps to deploy:\n\n- Add the repo\n  ```\n  helm repo add bitnami https://charts.example\n"
+            "  ```\n- Install the chart\n  ```\n  helm install my-release bitnami/nginx\n  ```\n\n"
+            "To see the output:\n\n- Result would be:\n  ```\n  NAME: my-release\n  LAST DEPLOYED: now\n"
+            "  NAMESPACE: default\n  STATUS: deployed\n  REVISION: 1\n  ```\n- Check the pods\n\n"
+            "Do you need a values file? Charts are packages of Kubernetes manifests.\n")
+    units = {u.text: u for u in extract_units(text)}
+    assert "Install the chart: `helm install my-release bitnami/nginx`." in units
+    assert "Install the chart." not in units and "Add the repo." not in units  # never without the command
+    steps = [u for u in units.values() if u.kind == "list" and u.text.startswith("Steps to deploy")]
+    assert steps and "`helm install my-release bitnami/nginx`" in steps[0].text
+    # a list whose item only leads into a long output is not an answer
+    assert not any(u.kind == "list" and "Result would be" in u.text for u in units.values())
