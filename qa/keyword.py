@@ -16,7 +16,7 @@ from pathlib import Path
 from qa.store import NotesIndex, alive_filter
 from qa.text import name_vocabulary, tokenize
 
-CACHE_VERSION = 6  # bump when tokenisation or the cached fields change
+CACHE_VERSION = 7  # bump when tokenisation or the cached fields change
 
 
 @dataclass

@@ -78,12 +78,16 @@ def cased_terms(text: str) -> list[tuple[str, bool | None]]:
     return out
 
 
+_CODE = re.compile(r"^[ \t]*(`{3,}|~{3,}).*?^[ \t]*\1[ \t]*$|`[^`\n]+`", re.S | re.M)
+
+
 def name_vocabulary(texts: list[str], *, min_share: float = 0.75) -> set[str]:
-    """Tokens the notes nearly always write as names (Lambda, DynamoDB, CloudFront, SQS…)."""
+    """Tokens the notes nearly always write as names (Lambda, DynamoDB, CloudFront, SQS…). Words in code
+    count neither way: `helmfile sync` in a command says nothing about how the prose writes Helmfile."""
     named: dict[str, int] = {}
     total: dict[str, int] = {}
     for text in texts:
-        for token, is_name in cased_terms(text):
+        for token, is_name in cased_terms(_CODE.sub(" ", text) if "`" in text or "~~~" in text else text):
             if is_name is None:
                 continue
             total[token] = total.get(token, 0) + 1

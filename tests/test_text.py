@@ -25,3 +25,15 @@ def test_name_vocabulary_keeps_words_the_notes_nearly_always_capitalise():
 def test_tokenize_drops_stop_words_and_stems_plurals_and_ing_forms():
     assert tokenize("The functions are loading classes") == ["function", "load", "class"]
     assert stem("status") == "status" and stem("policies") == "policy"
+
+
+def test_words_in_code_do_not_stop_a_name_and_a_lower_case_question_still_names_it():
+    from qa.conversation import is_follow_up
+
+    notes = ["With Helmfile you declare every release in one file. Then run `helmfile sync`.\n\n"
+             "```bash\nhelmfile apply\nhelmfile diff\n```\n\nThe Helmfile docs list more commands."]
+    names = name_vocabulary(notes)
+    assert "helmfile" in names
+    assert question_names("What is a helmfile?", names) == ["helmfile"]
+    assert not is_follow_up("What is a helmfile?", names)  # its own subject, whatever the case
+    assert is_follow_up("And how do I apply it?", names)
