@@ -56,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--judge", choices=("offline", "llm"), default="offline",
                         help="llm adds advisory RAGAS scores when an LLM is configured")
     parser.add_argument("--gate", action="store_true", help="exit 1 when a metric misses eval/thresholds.json")
+    parser.add_argument("--no-variants", action="store_true",
+                        help="skip leave-one-corpus-out and the SQuAD-only ablation (the side-by-side table)")
     parser.add_argument("--raise-thresholds", action="store_true",
                         help="raise eval/thresholds.json to this run's levels (never lowers a threshold)")
     return parser
@@ -158,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     thresholds = load_thresholds()
     single = len(plan) == 1 and args.questions is not None
     summary: dict = {"corpora": {}, "gate_failures": []}
+    opened: dict = {}
     for corpus, settings, items in plan:
         name = corpus.name
         corpus_started = time.perf_counter()
@@ -167,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {name}: {exc}", file=sys.stderr)
             return EXIT_BAD_USAGE
         loaded = time.perf_counter()
+        opened[name] = (corpus, qa, items)
         update, close = _progress(name)
         try:
             report = run_eval(qa, items, progress=update)
@@ -200,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.raise_thresholds:
             print(f"thresholds ({name}): {raise_thresholds(thresholds, name, report)}")
         print()
+    if not (single or args.no_variants or args.half):
+        print_variants(opened, summary, args.out)
     if args.raise_thresholds:
         GATE_PATH.write_text(json.dumps(thresholds, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     if not single:
@@ -215,6 +221,33 @@ def main(argv: list[str] | None = None) -> int:
         if args.gate:
             return EXIT_GATE
     return EXIT_OK
+
+
+def print_variants(opened: dict, summary: dict, out: Path) -> None:
+    """Leave-one-corpus-out and the SQuAD-only ablation, beside the shipped decision and the old answer
+    model (eval/baselines/): printed, and written to DIR/quality.md and quality.json."""
+    from eval.variants import COLUMNS, load_baseline, quality_table, run_variants
+
+    update, close = _progress("variants")
+    try:
+        figures = run_variants(opened, progress=update)
+    finally:
+        close()
+    for name in figures:
+        halves = summary["corpora"][name].get("by_half", {})
+        corpus = opened[name][0]
+        figures[name][("reader", "report")] = halves.get("report") if corpus.fitted else summary["corpora"][name]["metrics"]
+    baseline = load_baseline()
+    table = quality_table(figures, baseline)
+    header = (f"# Quality: the reader beside the old answer model\n\nOld answer model: {baseline.get('about', 'no baseline')}\n"
+              "\n'left out': the decision fitted without that corpus, every question of it; 'SQuAD only': no fitted "
+              "feature of ours (the reader's SQuAD dev threshold), report half. squad: held-out SQuAD articles, never "
+              "fitted on (all its questions).\n\n")
+    (out / "quality.md").write_text(header + table, encoding="utf-8")
+    (out / "quality.json").write_text(json.dumps({name: {f"{m} {s}": v for (m, s), v in columns.items()}
+                                                  for name, columns in figures.items()}, indent=2) + "\n",
+                                      encoding="utf-8")
+    print(header + table)
 
 
 def _shown(path: Path) -> str:

@@ -66,7 +66,7 @@ def half_of(item_id: str, *, seed: str = SPLIT_SEED) -> str:
     return HALVES[int(hashlib.sha256(f"{seed}:{item_id}".encode()).hexdigest(), 16) % 2]
 
 
-def open_corpus(corpus: Corpus, settings, model):
+def open_corpus(corpus: Corpus, settings, model, *, answer_model=None):
     """The pipeline over one corpus; a shared corpus's own index is brought up to date first (it is the
     evaluation's, incremental, and must match the notes and the code being evaluated)."""
     from qa.service import NotesQA
@@ -75,7 +75,7 @@ def open_corpus(corpus: Corpus, settings, model):
         from ingest.index import sync_index
 
         sync_index(settings, model, progress=False)
-    return NotesQA.load(settings, model=model, build_if_missing=True)
+    return NotesQA.load(settings, model=model, build_if_missing=True, answer_model=answer_model)
 
 
 def corpus_settings(corpus: Corpus, base=None):

@@ -1,23 +1,28 @@
-"""`python -m eval.fit [--exclude CORPUS] [--out FILE]`: fit the answer model on the tune halves.
+"""`python -m eval.fit [--exclude CORPUS] [--out FILE]`: fit the answer decision on the tune halves.
 
 First the retrieval's fusion weight (keyword ranking vs dense, `KEYWORD_WEIGHTS`) that puts the
 reference section first most often, averaged over the corpora. Then, for every question of the tune
-half of each corpus (eval/corpora.py), the real pipeline retrieves sections and lists the candidate
-units with their features (qa/features.py), and
+half of each corpus (eval/corpora.py), the real pipeline retrieves sections, cuts them into answer
+units and the reader (qa/reader.py, trained on SQuAD by `python -m eval.train_reader`) reads the
+units the cheap score picks. On those:
 
-1. the unit ranker (logistic regression) learns which units hold the answer: a unit of a reference
-   section that contains one of the item's key facts is a positive, every other unit a negative;
-2. the answer-or-refuse classifier (logistic regression) learns from the answerable questions
-   (positives), the unanswerable ones, and the answerable ones asked again with their reference
-   sections taken out of the index, which makes near-topic negatives the notes cannot answer;
-3. the threshold is the log-odds that refuses at most `--false-refusals` of the tune half's
-   answerable questions; the follow margin (how close a further unit must score to join the answer)
-   and the share of the question's terms it must hold itself are the pair with the best key-fact recall
-   on the tune half among those whose answers average at most TARGET_WORDS words.
+1. the answer-or-refuse classifier (logistic regression over the reader's best scores and what the
+   sections hold, qa/features.py) learns from the answerable questions (positives), the unanswerable
+   ones, and the answerable ones asked again with their reference sections taken out of the index,
+   which makes near-topic negatives the notes cannot answer;
+2. the threshold is the log-odds that refuses at most `--false-refusals` of the tune half's
+   answerable questions;
+3. the follow margin and floor (how close to the best, and how high, the reader must score a further
+   unit for it to join the answer) are the pair with the best key-fact recall on the tune half among
+   those whose answers average at most TARGET_WORDS words.
+
+It also reports how often the reader's first unit holds a key fact, and how often the units read
+include one, for several numbers of units read (the speed/quality trade of `DEFAULT_READ`).
 
 The result goes to qa/answer_model.json (or `--out`), with what it was fitted on. `--exclude` leaves
 a corpus out, for leave-one-corpus-out runs: `python -m eval.fit --exclude og-aws --out /tmp/m.json`
-then `python -m eval --corpus og-aws --answer-model /tmp/m.json`.
+then `python -m eval --corpus og-aws --answer-model /tmp/m.json`. The held-out SQuAD articles
+(`squad`) are never fitted on.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ import argparse  # noqa: E402
 import datetime as dt  # noqa: E402
 import json  # noqa: E402
 import sys  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
+from dataclasses import dataclass, replace  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -38,17 +43,19 @@ import numpy as np  # noqa: E402
 from eval.corpora import corpora, corpus_settings, half_of, open_corpus  # noqa: E402
 from eval.metrics import key_facts_found  # noqa: E402
 from eval.questions import AnchorIndex, EvalItem, load_questions  # noqa: E402
-from qa.answer import (RETRIEVED_FOR_ANSWER, candidates, considered_sections, question_info,  # noqa: E402
-                       rank_candidates, select, shown_text)
+from qa.answer import (DEFAULT_READ, RETRIEVED_FOR_ANSWER, candidates, considered_sections,  # noqa: E402
+                       question_info, rank_candidates, read_candidates, select, shown_text)
 from qa.answer_model import MODEL_PATH, AnswerModel, LinearModel  # noqa: E402
 from qa.conversation import condense_query  # noqa: E402
-from qa.features import ANSWERABLE_FEATURES, UNIT_FEATURES, Candidate, QuestionInfo, answerable_features, \
-    as_matrix  # noqa: E402
+from qa.retrieve import KEYWORD_WEIGHT  # noqa: E402
+from qa.features import (ANSWERABLE_FEATURES, RANK_FEATURES, Candidate, QuestionInfo,  # noqa: E402
+                         answerable_features, as_matrix, rank_features)
 
 DEFAULT_FALSE_REFUSALS = 0.04
 KEYWORD_WEIGHTS = (0.25, 0.5, 0.75, 1.0, 1.5)
-MARGINS = (0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)
-FOLLOW_TERMS = (0.0, 0.1, 0.2, 0.3)
+MARGINS = (0.5, 1.0, 2.0, 3.0, 4.0, 6.0)
+FLOORS = (-4.0, -2.0, -1.0, 0.0, 1.0, 2.0)
+READ_COUNTS = (4, 8, 12, 16, 24, 32)  # reported: what reading more or fewer units would change
 TARGET_WORDS = 55  # a product choice, not fitted: answers that read as answers average at most this
 REGULARISATION = 1.0  # scikit-learn's C: the default, not tuned
 # A question asked without its sections is not always unanswerable (another section may say the same):
@@ -63,10 +70,15 @@ class Case:
     corpus: str
     item: EvalItem
     info: QuestionInfo
-    cands: list[Candidate]
+    cands: list[Candidate]  # in cheap-score order; the first max(READ_COUNTS) read by the reader
     retrieval: object
     answerable: bool  # False for unanswerable items and for answerable ones asked without their sections
     synthetic: bool = False
+
+    def as_read(self, n: int = DEFAULT_READ) -> list[Candidate]:
+        """The candidates as the pipeline leaves them when it reads `n`: the first `n` read, the rest not."""
+        return [c if i < n else replace(c, reader=float("-inf"), score=float("-inf"))
+                for i, c in enumerate(self.cands)]
 
 
 def unit_label(c: Candidate, item: EvalItem) -> int:
@@ -108,9 +120,27 @@ def collect(qa, corpus: str, items: list[EvalItem]) -> list[Case]:
         for exclude, answerable, synthetic in asks:
             retrieval = qa.retriever.search(query, k=RETRIEVED_FOR_ANSWER, keyword=keyword, exclude=exclude)
             info = question_info(item.question, retrieval)
-            cases.append(Case(corpus, item, info, candidates(info, retrieval, qa.scorer), retrieval, answerable,
-                              synthetic))
+            cands = read_candidates(info, candidates(info, retrieval, qa.scorer), qa.reader, n=max(READ_COUNTS))
+            cases.append(Case(corpus, item, info, cands, retrieval, answerable, synthetic))
     return cases
+
+
+def reading_report(cases: list[Case]) -> dict:
+    """Per number of units read: share of answerable questions whose read units include one holding a key
+    fact, and whose best read unit holds one."""
+    answerable = [c for c in cases if c.answerable and not c.synthetic and c.item.key_facts]
+    out = {}
+    for n in READ_COUNTS:
+        reached, first = [], []
+        for case in answerable:
+            read = case.cands[:n]
+            labels = [unit_label(c, case.item) for c in read]
+            reached.append(any(labels))
+            best = max(range(len(read)), key=lambda i: read[i].reader, default=None)
+            first.append(best is not None and labels[best] == 1)
+        out[str(n)] = {"key_fact_unit_read": round(float(np.mean(reached)), 4),
+                       "best_read_unit_holds_a_key_fact": round(float(np.mean(first)), 4)}
+    return out
 
 
 def fit_pairwise(groups: list[tuple[np.ndarray, np.ndarray]], names: tuple[str, ...]) -> LinearModel:
@@ -148,39 +178,47 @@ def fit_linear(x: np.ndarray, y: np.ndarray, names: tuple[str, ...], weights: np
                        float(model.intercept_[0]))
 
 
+def ranked(case: Case, model: AnswerModel) -> list[Candidate]:
+    return rank_candidates(case.info, case.as_read(), model)
+
+
 def answer_features(case: Case, model: AnswerModel) -> dict[str, float] | None:
-    ranked = rank_candidates(case.cands, model)
-    if not ranked:
+    order = ranked(case, model)
+    if not order or order[0].reader == float("-inf"):
         return None
-    return answerable_features(case.info, ranked, considered_sections(case.retrieval), case.retrieval.keyword.idf)
+    return answerable_features(case.info, order, considered_sections(case.retrieval))
 
 
 def composed(cases: list[Case], model: AnswerModel) -> tuple[float, float]:
     """(key-fact recall, mean words) of the answers `model` composes for these cases."""
     scores, words = [], []
     for case in cases:
-        chosen = select(case.info, rank_candidates(case.cands, model), model)
-        text = " ".join(shown_text(c, case.info) for c in chosen)
+        text = " ".join(shown_text(c, case.info) for c in select(case.info, ranked(case, model), model))
         found = key_facts_found(text, case.item.key_facts)
         scores.append(sum(found) / len(found))
         words.append(len(text.split()))
     return (float(np.mean(scores)), float(np.mean(words))) if scores else (0.0, 0.0)
 
 
-def fit(cases: list[Case], *, false_refusals: float = DEFAULT_FALSE_REFUSALS) -> tuple[AnswerModel, dict]:
-    """The answer model for these cases, and how it does on them."""
-    originals = [c for c in cases if not c.synthetic]
-    groups, rank_labels = [], []
-    for case in originals:
-        if not case.answerable or not case.item.key_facts:
+def fit_ranker(cases: list[Case]) -> LinearModel:
+    """Pairwise, on the read units of the tune questions: a unit of a reference section holding a key
+    fact against every other unit read."""
+    groups = []
+    for case in cases:
+        if case.synthetic or not case.answerable or not case.item.key_facts:
             continue
-        labels = np.asarray([unit_label(c, case.item) for c in case.cands])
+        read = case.as_read()[:DEFAULT_READ]
+        labels = np.asarray([unit_label(c, case.item) for c in read])
         if labels.any() and not labels.all():
-            groups.append((as_matrix([c.features for c in case.cands], UNIT_FEATURES), labels))
-            rank_labels += labels.tolist()
-    ranker = fit_pairwise(groups, UNIT_FEATURES)
-    interim = AnswerModel(ranker, ranker, 0.0, MARGINS[-1])  # ranks the candidates; nothing else is used yet
+            groups.append((as_matrix([rank_features(case.info, c) for c in read], RANK_FEATURES), labels))
+    return fit_pairwise(groups, RANK_FEATURES)
 
+
+def fit(cases: list[Case], *, false_refusals: float = DEFAULT_FALSE_REFUSALS, ranker: bool = True
+        ) -> tuple[AnswerModel, dict]:
+    """The answer decision for these cases (with a fitted ranker, or the reader alone), and how it does."""
+    interim = AnswerModel(LinearModel((), (), (), (), 0.0), 0.0, MARGINS[-1], FLOORS[0],
+                          ranker=fit_ranker(cases) if ranker else None)
     rows, labels, real = [], [], []
     for case in cases:
         features = answer_features(case, interim)
@@ -194,22 +232,23 @@ def fit(cases: list[Case], *, false_refusals: float = DEFAULT_FALSE_REFUSALS) ->
     positives = logits[(y == 1) & real]
     threshold = float(np.quantile(positives, false_refusals)) if len(positives) else 0.0
 
-    with_facts = [c for c in originals if c.answerable and c.item.key_facts]
-    grid = {(m, t): composed(with_facts, AnswerModel(ranker, answerable, threshold, m, t))
-            for m in MARGINS for t in FOLLOW_TERMS}
+    with_facts = [c for c in cases if c.answerable and not c.synthetic and c.item.key_facts]
+    grid = {(m, f): composed(with_facts, replace(interim, answerable=answerable, threshold=threshold, follow_margin=m,
+                                                 follow_floor=f))
+            for m in MARGINS for f in FLOORS}
     short = {k: v for k, v in grid.items() if v[1] <= TARGET_WORDS} or grid
-    margin, terms = max(short, key=lambda k: (short[k][0], -short[k][1]))
-    model = AnswerModel(ranker, answerable, threshold, margin, terms)
+    margin, floor = max(short, key=lambda k: (short[k][0], -short[k][1]))
+    model = replace(interim, answerable=answerable, threshold=threshold, follow_margin=margin, follow_floor=floor)
     negatives = logits[(y == 0) & real]
     synthetic = logits[(y == 0) & ~real]
     report = {
-        "unit_samples": len(rank_labels), "unit_positives": int(sum(rank_labels)),
         "answerable": int(len(positives)), "unanswerable": int(len(negatives)), "synthetic_negatives": int(len(synthetic)),
         "false_refusal": round(float((positives < threshold).mean()), 4) if len(positives) else None,
         "correct_refusal": round(float((negatives < threshold).mean()), 4) if len(negatives) else None,
         "synthetic_refusal": round(float((synthetic < threshold).mean()), 4) if len(synthetic) else None,
-        "key_fact_recall_and_words": {f"margin {m}, terms {t}": [round(r, 4), round(w, 1)]
-                                      for (m, t), (r, w) in grid.items()},
+        "reading": reading_report(cases),
+        "key_fact_recall_and_words": {f"margin {m}, floor {f}": [round(r, 4), round(w, 1)]
+                                      for (m, f), (r, w) in grid.items()},
     }
     return model, report
 
@@ -220,10 +259,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="leave this corpus out (repeatable), for leave-one-corpus-out runs")
     parser.add_argument("--out", type=Path, default=MODEL_PATH, metavar="FILE",
                         help=f"where to write the model (default {MODEL_PATH.relative_to(Path.cwd()) if MODEL_PATH.is_relative_to(Path.cwd()) else MODEL_PATH})")
+    parser.add_argument("--no-ranker", action="store_true",
+                        help="order the read units by the reader alone (no fitted ranker over it)")
     parser.add_argument("--false-refusals", type=float, default=DEFAULT_FALSE_REFUSALS,
                         help="share of the tune half's answerable questions the threshold may refuse")
     args = parser.parse_args(argv)
 
+    from eval.variants import squad_only_model
     from qa.embeddings import load_embedding_model
     from qa.errors import NotesQAError
     from qa.settings import load_settings
@@ -241,29 +283,32 @@ def main(argv: list[str] | None = None) -> int:
             items = [i for i in load_questions(corpus.questions, AnchorIndex.from_notes_dir(settings.notes_dir))
                      if half_of(i.id) == "tune"]
             print(f"{corpus.name}: {len(items)} tune questions", file=sys.stderr)
-            sets.append((corpus.name, open_corpus(corpus, settings, model), items))
+            # answering is not needed to fit: the SQuAD-only decision stands in until there is a fitted one
+            sets.append((corpus.name, open_corpus(corpus, settings, model,
+                                                  answer_model=squad_only_model(KEYWORD_WEIGHT)), items))
         keyword_weight, by_weight = fit_keyword_weight([(qa, items) for _, qa, items in sets])
         cases = [case for name, qa, items in sets for case in collect(qa, name, items)]
     except NotesQAError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    fitted, report = fit(cases, false_refusals=args.false_refusals)
+    fitted, report = fit(cases, false_refusals=args.false_refusals, ranker=not args.no_ranker)
     report["recall_at_1_by_keyword_weight"] = by_weight
     from eval.__main__ import _commit
 
-    fitted = AnswerModel(fitted.ranker, fitted.answerable, fitted.threshold, fitted.follow_margin,
-                         fitted.follow_terms, keyword_weight, {
+    fitted = replace(fitted, keyword_weight=keyword_weight, fitted_on={
         "corpora": [c.name for c in chosen], "half": "tune", "questions": len({(c.corpus, c.item.id) for c in cases}),
         "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"), "commit": _commit(),
-        "command": "python -m eval.fit" + "".join(f" --exclude {e}" for e in args.exclude), "on_tune": report})
+        "command": "python -m eval.fit" + "".join(f" --exclude {e}" for e in args.exclude)
+        + (" --no-ranker" if args.no_ranker else ""), "on_tune": report})
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(fitted.to_dict(), indent=2) + "\n", encoding="utf-8")
     print(json.dumps(report, indent=2))
     for kind, m in (("ranker", fitted.ranker), ("answerable", fitted.answerable)):
-        print(f"{kind}: " + ", ".join(f"{n} {w:+.2f}" for n, w in sorted(zip(m.features, m.weights),
-                                                                         key=lambda p: -abs(p[1]))))
-    print(f"threshold {fitted.threshold:.3f}, follow margin {fitted.follow_margin}, follow terms "
-          f"{fitted.follow_terms}, keyword weight {fitted.keyword_weight}; written to {args.out}")
+        if m is not None:
+            print(f"{kind}: " + ", ".join(f"{n} {w:+.2f}" for n, w in sorted(zip(m.features, m.weights),
+                                                                             key=lambda p: -abs(p[1]))))
+    print(f"threshold {fitted.threshold:.3f}, follow margin {fitted.follow_margin}, follow floor "
+          f"{fitted.follow_floor}, keyword weight {fitted.keyword_weight}; written to {args.out}")
     return 0
 
 

@@ -1,24 +1,26 @@
-"""Extractive answers: rank the note's units against the question, decide whether the notes answer
-it, and compose an answer that reads as one, every sentence quoted and cited.
+"""Extractive answers: read the note's units against the question, decide whether the notes answer it,
+and compose an answer that reads as one, every sentence quoted and cited.
 
-1. Candidates: every unit (sentence, list item, list, table row) of the top retrieved sections, with
-   the features of `qa.features` (similarity to the question, the section's retrieval scores, the
-   share of the question's terms and names it holds, whether it gives the figure or list asked for…).
-2. Ranking and the decision are the two logistic regressions of `qa/answer_model.json`, fitted by
-   `python -m eval.fit` on the tune halves of three corpora. When the answer model says no, the
-   answer says why: the feature that weighed most against answering, in words.
-3. Composition: the best unit first; further units only from the same section (one paragraph,
-   list or table in most notes; in short how-to sections, the next paragraph often holds the rest of
-   the answer: measured, README), in the order of the note, while they score close to the best, hold
-   some of the question's terms themselves, and the answer stays short (about 80 words, more for a
-   list); a unit that opens with "This…", "It…", "When…" gets its subject in front
-   (its bold label, the item it hangs from, or the heading); a comparison takes the best unit for
-   each side. No unit is repeated or shown inside another.
+1. Candidates: every answer unit (sentence, list item, list, table row, short command with its
+   introduction) of the top retrieved sections; never a question the notes ask. A cheap score (the
+   unit's similarity to the question, from vectors computed at ingest, and the question's words it
+   holds) picks the few the reader reads.
+2. The reader (qa/reader.py, a cross-encoder trained on SQuAD by `python -m eval.train_reader`) scores
+   each of those: the log-odds that the unit answers the question.
+3. The decision (qa/answer_model.json, fitted by `python -m eval.fit` on the tune halves) turns the
+   reader's best scores and what the sections hold (the names and numbers the question mentions, the
+   kind of figure it asks for) into answer or refuse; a refusal says why.
+4. Composition: the best unit first; further units only from the same section, in the order of the
+   note, while the reader scores them close to the best and the answer stays short (about 80 words,
+   more for a list); a unit that opens with "This…", "It…", "When…" gets its subject in front (its bold
+   label, the item it hangs from, or the heading); a comparison takes the best unit for each side. No
+   unit is repeated or shown inside another.
 """
 
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,8 +28,9 @@ import numpy as np
 from notes.model import section_url
 from notes.units import Unit, unit_embed_text, units_of
 from qa.answer_model import AnswerModel, load_answer_model
-from qa.features import (ANAPHORIC_OPENER, Candidate, QuestionInfo, add_relative_features, answerable_features,
-                         as_matrix, tokens_of, tokens_of_section, unit_features)
+from qa.features import (ANAPHORIC_OPENER, Candidate, QuestionInfo, answerable_features, as_matrix, rank_features,
+                         tokens_of, tokens_of_section, weighted_share)
+from qa.reader import Reader, load_reader
 from qa.retrieve import Retrieval, SectionHit
 from qa.text import gives_instructions
 
@@ -37,8 +40,11 @@ RETRIEVED_FOR_ANSWER = 8  # sections retrieved for an answer: the top few, and r
 MAX_ANSWER_WORDS = 80
 MAX_LIST_WORDS = 120
 MIN_SENTENCE_WORDS = 4  # shorter units (not rows or lists) are fragments
+DEFAULT_READ = 12  # units the reader reads per question (the cheap score's best): ~5 ms each on 2 cores
+CHEAP_TERMS_WEIGHT = 0.5  # the question's words held, against similarity, in the cheap score
 
 NOT_COVERED = "Your notes don't cover this."
+_ASKS = re.compile(r"\?(?:\s|$)")  # a sentence that asks: the notes' own questions are not answers
 
 
 @dataclass
@@ -156,18 +162,23 @@ def considered_sections(retrieval: Retrieval, n: int = DEFAULT_SECTIONS_CONSIDER
     return top + [best] if best is not None and best not in top else top
 
 
+def answer_unit(unit: Unit) -> bool:
+    """A unit that can be an answer: not a question the notes ask, not an order to a language model."""
+    return not _ASKS.search(unit.text) and not gives_instructions(unit.text)
+
+
 def candidates(info: QuestionInfo, retrieval: Retrieval, scorer: UnitScorer, *,
                sections_considered: int = DEFAULT_SECTIONS_CONSIDERED) -> list[Candidate]:
-    """Every unit of the considered sections, with its features (not yet ranked)."""
+    """Every answer unit of the considered sections, with its cheap scores (not yet read)."""
     sections = considered_sections(retrieval, sections_considered)
     cut = retrieval.keyword.units_of if retrieval.keyword else units_of
-    pairs = [(u, s, s.rank) for s in sections for u in cut(s.text)]
+    pairs = [(u, s, rank) for rank, s in enumerate(sections, 1) for u in cut(s.text) if answer_unit(u)]
     if not pairs:
         return []
     stored = retrieval.keyword.unit_vectors if retrieval.keyword else None
-    vectors = scorer.vectors([unit_embed_text(u, s.breadcrumb) for u, s, _ in pairs], stored)
+    passages = [unit_embed_text(u, s.breadcrumb) for u, s, _ in pairs]
+    vectors = scorer.vectors(passages, stored)
     idf = functools.lru_cache(maxsize=None)(retrieval.keyword.idf)  # the question's few terms, asked per unit
-    info.with_rare_terms(idf)
     # A follow-up is searched with the earlier subject; a unit that answers it matches both that subject
     # and what the follow-up itself asks (the two vectors averaged).
     asked = np.asarray(retrieval.query_vector, dtype=np.float32)
@@ -175,62 +186,65 @@ def candidates(info: QuestionInfo, retrieval: Retrieval, scorer: UnitScorer, *,
         asked = asked + scorer.question_vector(info.text)
         asked /= np.linalg.norm(asked)
     sims = vectors @ asked
-    out = []
-    for (unit, section, rank), sim in zip(pairs, sims):
-        c = Candidate(unit, section, rank, float(sim))
-        c.features = unit_features(info, c, idf)
-        out.append(c)
-    add_relative_features(out)
-    return out
+    return [Candidate(unit, section, rank, float(sim), weighted_share(info.query_terms, tokens_of(passage), idf),
+                      passage=passage)
+            for (unit, section, rank), sim, passage in zip(pairs, sims, passages)]
 
 
-def rank_candidates(cands: list[Candidate], model: AnswerModel) -> list[Candidate]:
-    """The candidates scored by the fitted ranker, best first."""
-    if not cands:
-        return []
-    scores = model.ranker.score(as_matrix([c.features for c in cands], model.ranker.features))
-    for c, score in zip(cands, scores):
-        c.score = float(score)
-    return sorted(cands, key=lambda c: -c.score)
+def cheap_score(c: Candidate) -> float:
+    """What chooses the units the reader reads: similarity to the question and the question's words held."""
+    return c.similarity + CHEAP_TERMS_WEIGHT * c.terms
 
 
-def _reason(feature: str, info: QuestionInfo, present: frozenset[str], missing_names: list[str], idf) -> str:
-    """The refusal in words, from the feature that weighed most against answering (`present`: the best
-    section's tokens)."""
-    if feature in ("names_missing_best", "names_missing_all") and missing_names:
-        return "the notes do not mention " + ", ".join(missing_names) + " there"
-    if feature in ("figure_without_number", "figure_none_in_top"):
-        return "the question asks for a figure the closest passages do not give"
-    if feature == "numbers_missing" and info.numbers:
-        return "the notes do not mention " + ", ".join(sorted(info.numbers)) + " there"
-    if feature in ("rare_missing_section", "rare_missing_unit"):
-        missing = sorted((t for t in info.query_terms if t not in present), key=lambda t: -idf(t))
-        if missing:
-            return f"the closest passage does not mention “{missing[0]}”"
-    if feature in ("kind_without_figure", "kind_none_in_top"):
-        return "the question asks for a figure the closest passages do not give"
-    return "no passage is close enough to the question"
+def read_candidates(info: QuestionInfo, cands: list[Candidate], reader: Reader, *, n: int = DEFAULT_READ
+                    ) -> list[Candidate]:
+    """The cheap score's best `n` candidates, read by the reader (`reader`), unranked, then the unread ones."""
+    ordered = sorted(cands, key=lambda c: -cheap_score(c))
+    read = ordered[:n]
+    for c, score in zip(read, reader.score(info.query, [c.passage for c in read])):
+        c.reader = float(score)
+    return ordered
+
+
+def rank_candidates(info: QuestionInfo, cands: list[Candidate], model: AnswerModel) -> list[Candidate]:
+    """The read candidates ordered by the fitted ranker (or the reader alone), best first; unread ones after."""
+    read = [c for c in cands if c.reader > float("-inf")]
+    if model.ranker is None:
+        for c in read:
+            c.score = c.reader
+    elif read:
+        x = as_matrix([rank_features(info, c) for c in read], model.ranker.features)
+        for c, score in zip(read, model.ranker.score(x)):
+            c.score = float(score)
+    return sorted(read, key=lambda c: -c.score) + [c for c in cands if c.reader == float("-inf")]
+
+
+def _reason(info: QuestionInfo, features: dict[str, float], sections: list[SectionHit]) -> tuple[str, list[str]]:
+    """The refusal in words (and the names the notes lack), from what the closest passages miss."""
+    present = frozenset().union(*(tokens_of_section(s) for s in sections))
+    missing = [n for n in info.names if n not in present]
+    if missing:
+        return "the notes do not mention " + ", ".join(missing), missing
+    if features["numbers_missing"] and info.numbers:
+        return "the notes do not mention " + ", ".join(sorted(info.numbers)) + " there", []
+    if features["kind_missing"]:
+        return "the question asks for a figure the closest passages do not give", []
+    return "no passage of the notes answers it closely enough", []
 
 
 def decide(info: QuestionInfo, ranked: list[Candidate], retrieval: Retrieval, model: AnswerModel, *,
            sections_considered: int = DEFAULT_SECTIONS_CONSIDERED) -> Decision:
-    """Answer only when the fitted answer model says the best candidates answer the question."""
-    if not ranked:
+    """Answer only when the fitted decision says the best read unit answers the question."""
+    if not ranked or ranked[0].reader == float("-inf"):
         return Decision(True, "nothing in the notes matched")
-    keyword = retrieval.keyword
-    features = answerable_features(info, ranked, considered_sections(retrieval, sections_considered), keyword.idf)
-    x = as_matrix([features], model.answerable.features)
-    logit = float(model.answerable.score(x)[0])
+    sections = considered_sections(retrieval, sections_considered)
+    features = answerable_features(info, ranked, sections)
+    logit = float(model.answerable.score(as_matrix([features], model.answerable.features))[0])
     best = ranked[0]
-    coverage = features["section_terms"]
     if logit >= model.threshold:
-        return Decision(False, "supported", best.similarity, coverage, [])
-    contributions = model.answerable.contributions(x)[0]
-    worst = model.answerable.features[int(np.argmin(contributions))]
-    present = tokens_of_section(best.section)
-    missing_names = [n for n in info.names if n not in present]
-    return Decision(True, _reason(worst, info, present, missing_names, keyword.idf), best.similarity, coverage,
-                    missing_names)
+        return Decision(False, "supported", best.similarity, best.terms, [])
+    reason, missing = _reason(info, features, sections)
+    return Decision(True, reason, best.similarity, best.terms, missing)
 
 
 def _overlaps(a: Unit, b: Unit) -> bool:
@@ -256,13 +270,15 @@ def _about(c: Candidate, name: str) -> bool:
 
 def select(info: QuestionInfo, ranked: list[Candidate], model: AnswerModel, *,
            max_sentences: int = DEFAULT_MAX_SENTENCES) -> list[Candidate]:
-    """The best unit, then close runners-up from the same section, in the note's order."""
-    if not ranked:
+    """The best read unit, then units of the same section the reader scores close to it, in the note's order."""
+    read = [c for c in ranked if c.reader > float("-inf")]
+    if not read:
         return []
-    usable = [c for c in ranked if not _fragment(c) and not gives_instructions(c.unit.text)] or ranked
+    usable = [c for c in read if not _fragment(c)] or read
     best = usable[0]
     if info.comparison:
-        sides = [next((c for c in usable if _about(c, name)), None) for name in info.names[:2]]
+        floor = best.score - model.follow_margin
+        sides = [next((c for c in usable if c.score >= floor and _about(c, name)), None) for name in info.names[:2]]
         if all(sides) and not (_same_place(*sides) and _overlaps(sides[0].unit, sides[1].unit)):
             return sides
     budget = MAX_LIST_WORDS if info.list else MAX_ANSWER_WORDS
@@ -270,10 +286,10 @@ def select(info: QuestionInfo, ranked: list[Candidate], model: AnswerModel, *,
     for c in usable[1:]:
         if len(chosen) >= max_sentences or c.score < best.score - model.follow_margin:
             break
-        if not _same_place(c, best) or words + _words(c) > budget or c.features["unit_terms"] < model.follow_terms:
+        if c.reader < model.follow_floor or not _same_place(c, best) or words + _words(c) > budget:
             continue
-        if any(_overlaps(c.unit, o.unit) for o in chosen):
-            continue
+        if any(_overlaps(c.unit, o.unit) or c.unit.text == o.unit.text for o in chosen):
+            continue  # the same words twice (a note that repeats itself) read as one
         chosen.append(c)
         words += _words(c)
     return [best] + sorted(chosen[1:], key=lambda c: c.unit.order)
@@ -300,12 +316,13 @@ def shown_text(c: Candidate, info: QuestionInfo | None = None) -> str:
 
 
 def compose_answer(question: str, retrieval: Retrieval, scorer: UnitScorer, *, model: AnswerModel | None = None,
-                   sections_considered: int = DEFAULT_SECTIONS_CONSIDERED,
+                   reader: Reader | None = None, sections_considered: int = DEFAULT_SECTIONS_CONSIDERED,
                    max_sentences: int = DEFAULT_MAX_SENTENCES) -> Answer:
     """The extractive answer for one retrieval: cited sentences, or a plain refusal that says why."""
     model = model or load_answer_model()
     info = question_info(question, retrieval)
-    ranked = rank_candidates(candidates(info, retrieval, scorer, sections_considered=sections_considered), model)
+    cands = candidates(info, retrieval, scorer, sections_considered=sections_considered)
+    ranked = rank_candidates(info, read_candidates(info, cands, reader or load_reader()), model)
     decision = decide(info, ranked, retrieval, model, sections_considered=sections_considered)
     if decision.abstained:
         return Answer(question, NOT_COVERED, True, [], [], retrieval, decision)

@@ -1,8 +1,10 @@
-"""The fitted answer model: a unit ranker and an answer-or-refuse classifier, both logistic regressions.
+"""The fitted answer decision: when to answer (a logistic regression over the reader's scores and what
+the retrieved sections hold) and how much to add to the best unit.
 
-Fitted by `python -m eval.fit` on the tune halves of the evaluation corpora and stored as plain JSON
-(`qa/answer_model.json`: feature names, standardisation, weights, threshold), so a question needs
-only numpy: scikit-learn is used to fit, not to answer.
+The reader (qa/reader.py) ranks the units; this calibrates it. Fitted by `python -m eval.fit` on the
+tune halves of the evaluation corpora and stored as plain JSON (`qa/answer_model.json`: feature
+names, standardisation, weights, threshold, margins), so a question needs only numpy: scikit-learn is
+used to fit, not to answer.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 MODEL_PATH = Path(__file__).resolve().parent / "answer_model.json"
-MODEL_VERSION = 1
+MODEL_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -49,28 +51,29 @@ class LinearModel:
 
 @dataclass(frozen=True)
 class AnswerModel:
-    """What `python -m eval.fit` learned: how to rank units, when to answer, how much to add."""
+    """What `python -m eval.fit` learned: when to answer, how much to add to the best unit."""
 
-    ranker: LinearModel
     answerable: LinearModel
     threshold: float  # answer when the answerable log-odds is at least this
-    follow_margin: float  # a further unit joins the answer when its score is within this of the best…
-    follow_terms: float = 0.0  # …and holds at least this (IDF-weighted) share of the question's terms
+    follow_margin: float  # a further unit joins the answer when it scores within this of the best…
+    follow_floor: float = 0.0  # …and the reader gives it at least this log-odds (it answers too)
     keyword_weight: float = 0.5  # retrieval: the keyword ranking's weight in the fusion (dense: 1.0)
+    ranker: LinearModel | None = None  # orders the read units (None: by the reader's score alone)
     fitted_on: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return {"version": MODEL_VERSION, "ranker": self.ranker.to_dict(), "answerable": self.answerable.to_dict(),
-                "threshold": self.threshold, "follow_margin": self.follow_margin, "follow_terms": self.follow_terms,
-                "keyword_weight": self.keyword_weight, "fitted_on": self.fitted_on}
+        return {"version": MODEL_VERSION, "answerable": self.answerable.to_dict(), "threshold": self.threshold,
+                "follow_margin": self.follow_margin, "follow_floor": self.follow_floor,
+                "keyword_weight": self.keyword_weight,
+                "ranker": self.ranker.to_dict() if self.ranker is not None else None, "fitted_on": self.fitted_on}
 
     @classmethod
     def from_dict(cls, data: dict) -> "AnswerModel":
         if data.get("version") != MODEL_VERSION:
             raise ValueError(f"answer model version {data.get('version')} (expected {MODEL_VERSION})")
-        return cls(LinearModel.from_dict(data["ranker"]), LinearModel.from_dict(data["answerable"]),
-                   float(data["threshold"]), float(data["follow_margin"]), float(data.get("follow_terms", 0.0)),
-                   float(data.get("keyword_weight", 0.5)), data.get("fitted_on", {}))
+        return cls(LinearModel.from_dict(data["answerable"]), float(data["threshold"]), float(data["follow_margin"]),
+                   float(data.get("follow_floor", 0.0)), float(data.get("keyword_weight", 0.5)),
+                   LinearModel.from_dict(data["ranker"]) if data.get("ranker") else None, data.get("fitted_on", {}))
 
 
 @lru_cache(maxsize=8)

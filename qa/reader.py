@@ -42,6 +42,9 @@ class Reader:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Idle worker threads sleep instead of spinning: beside Streamlit, Chroma and other sessions on two
+        # cores, spinning threads starve the ones doing the work.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
         self._lock = threading.Lock()  # the tokenizer's padding/truncation state is shared
 

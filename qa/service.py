@@ -13,6 +13,7 @@ from functools import cached_property
 
 from qa.answer import RETRIEVED_FOR_ANSWER, Answer, UnitScorer, compose_answer
 from qa.answer_model import load_answer_model
+from qa.reader import load_reader
 from qa.conversation import MAX_QUESTION_CHARS, clean_question, condense_query  # noqa: F401 (re-exported)
 from qa.embeddings import EmbeddingModel, load_embedding_model
 from qa.errors import IndexMissing
@@ -23,18 +24,21 @@ from qa.store import NotesIndex, forget_clients, open_index
 class NotesQA:
     """The loaded model, index and retriever; `ask` is safe to call from several threads."""
 
-    def __init__(self, settings: Settings, model: EmbeddingModel, index: NotesIndex):
+    def __init__(self, settings: Settings, model: EmbeddingModel, index: NotesIndex, *, answer_model=None):
         self.settings = settings
         self.model = model
         self.retriever = Retriever(index, model, cache_dir=settings.keyword_cache, reopen=self._reopen)
         self.scorer = UnitScorer(model)
-        self.answer_model = load_answer_model(str(settings.answer_model) if settings.answer_model else None)
+        # `answer_model`: a decision other than the configured one (python -m eval.fit before there is one).
+        self.answer_model = answer_model or load_answer_model(
+            str(settings.answer_model) if settings.answer_model else None)
+        self.reader = load_reader()
         self.retriever.keyword_weight = self.answer_model.keyword_weight
 
     @classmethod
     def load(cls, settings: Settings | None = None, *, model: EmbeddingModel | None = None,
              build_if_missing: bool = True, say: Callable[[str], None] | None = None,
-             on_progress=None) -> "NotesQA":
+             on_progress=None, answer_model=None) -> "NotesQA":
         """Open the index for the configured model, building it first when there is none."""
         settings = settings or load_settings()
         if settings.uses_server:
@@ -56,7 +60,7 @@ class NotesQA:
                 f"No index yet: building it from {settings.notes_dir} (one time)…")
             sync_index(settings, model, progress=on_progress is None, on_progress=on_progress)
             index = open_index(settings, model=model.name)
-        return cls(settings, model, index)
+        return cls(settings, model, index, answer_model=answer_model)
 
     @property
     def index(self) -> NotesIndex:
@@ -118,7 +122,7 @@ class NotesQA:
         retrieval = self.retriever.search(query, k=max(k, RETRIEVED_FOR_ANSWER), source=source, under=under,
                                           tags=tuple(tags), keyword=keyword)
         t_retrieved = time.perf_counter()
-        answer = compose_answer(text, retrieval, self.scorer, model=self.answer_model)
+        answer = compose_answer(text, retrieval, self.scorer, model=self.answer_model, reader=self.reader)
         retrieval.sections = retrieval.sections[:k]
         done = time.perf_counter()
         answer.notice = notice

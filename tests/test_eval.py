@@ -359,3 +359,16 @@ def test_llm_judge_says_in_one_line_why_it_cannot_run(tmp_path):
         assert "ragas package is not installed" in message
     else:
         assert message is None
+
+
+def test_the_quality_table_puts_the_old_model_beside_the_reader():
+    from eval.variants import quality_table
+
+    baseline = {"corpora": {"seed": {"report": {"key_fact_recall": 0.81}, "loco": {"key_fact_recall": 0.73}}}}
+    figures = {"seed": {("reader", "report"): {"key_fact_recall": 0.9}, ("reader", "loco"): {"key_fact_recall": 0.88},
+                        ("squad-only", "report"): {"key_fact_recall": 0.7}},
+               "squad": {("reader", "report"): {"key_fact_recall": 0.8}}}
+    table = quality_table(figures, baseline)
+    row = next(line for line in table.splitlines() if line.startswith("| key_fact_recall") and "0.81" in line)
+    assert [cell.strip() for cell in row.split("|")[2:7]] == ["0.810", "0.900", "0.730", "0.880", "0.700"]
+    assert "### squad" in table and "| – | 0.800 | – | – | – |" in table

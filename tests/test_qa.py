@@ -50,6 +50,9 @@ def test_list_question_gets_the_list_items(notes_qa):
     ("What is the default TTL of cache entries in DAX?", "25", "5 minutes"),
     ("For how many days back can point-in-time recovery restore a table?", "29", "35 days"),
     ("What is the max execution time of a CloudFront Function?", "19", "1ms"),
+    # the reader (issue 19): a paraphrase is not refused, and Lambda@Edge's own limit is not Lambda's
+    ("How long can a Lambda function run before it is stopped?", "15", "900 seconds"),
+    ("What's the max timeout for a lambda?", "15", "900 seconds"),
 ])
 def test_fact_questions_cite_the_section_holding_the_fact(notes_qa, question, anchor, fact):
     answer = notes_qa.ask(question)
@@ -278,3 +281,23 @@ def test_dense_search_drops_retired_chunks_and_falls_back_when_most_neighbours_a
     assert calls[0] is None and calls[1] is not None  # the unfiltered query found too few alive: filtered
     answer = qa.ask("How long can a Lambda function run?")
     assert all(c.source == "aws-notes.md" and c.anchor != "15" for c in answer.citations)
+
+
+def test_a_question_the_notes_ask_is_never_an_answer(tmp_path, model):
+    from ingest.index import sync_index
+    from qa.service import NotesQA
+
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "helm.md").write_text(
+        "# Helm\n\n## What is Helm?\n\nWhat is Helm? Helm is the package manager for Kubernetes: it installs "
+        "charts, which are packages of Kubernetes manifests.\n\nWhy use Helm?\n\n- Install the chart\n  ```\n"
+        "  helm install my-release bitnami/nginx\n  ```\n- Upgrade it later with one command\n", encoding="utf-8")
+    settings = make_settings(notes, tmp_path / ".chroma")
+    sync_index(settings, model, progress=False)
+    qa = NotesQA.load(settings, model=model, build_if_missing=False)
+    answer = qa.ask("What is Helm?")
+    assert not answer.abstained and "package manager for Kubernetes" in answer.text
+    assert "What is Helm?" not in answer.text and "Why use Helm?" not in answer.text
+    assert all(not c.quote.rstrip().endswith("?") for c in answer.citations)
+    assert "Install the chart." not in answer.text  # a lead-in only with its command
