@@ -288,7 +288,10 @@ def sync_index(settings: Settings, model: EmbeddingModel, *, rebuild: bool = Fal
             index.collection.update(ids=relabel_ids[start:start + DEFAULT_WRITE_BATCH],
                                     metadatas=relabel_mds[start:start + DEFAULT_WRITE_BATCH])
         report.embedded = len(to_embed)
-        changed = bool(to_embed or relabel_ids or leftovers) or state.generation == 0
+        # A run killed before its commit leaves chunks that need neither embedding nor relabelling but are
+        # not alive yet: what decides a commit is whether readers' chunks differ from the notes' chunks.
+        alive_now = {cid for cid, md in stored.items() if is_alive(md, committed)}
+        changed = bool(relabel_ids or leftovers) or alive_now != desired.keys() or state.generation == 0
         generation = new_gen if changed else committed
         previous = cached_keyword_index(index, committed, cache_dir=settings.keyword_cache) if committed else None
         known = previous.unit_vectors if previous is not None else {}

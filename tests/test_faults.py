@@ -301,3 +301,46 @@ def test_questions_answered_while_notes_are_reingested_never_mix_versions(fresh_
     assert len(version_of) == 5 and {g for g, _, _ in seen} >= set(version_of) - {first.generation}
     for generation, question, key in seen:
         assert key == expected[version_of[generation]][question], (generation, question)
+
+
+def kill_when_stderr_shows(command: list[str], word: bytes, *, env: dict, timeout: float = 300) -> bytes:
+    """Start `command`, read its stderr as it comes (tqdm writes `\\r`, not lines) and `kill -9` it the moment
+    `word` appears; returns what it had written. Fails when it ends before saying `word`."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("NOTES_", "CHROMA_", "EMBED_", "LLM_"))}
+    full_env.update(PYTHONPATH=str(REPO), **env)
+    proc = subprocess.Popen(command, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    seen = b""
+    deadline = time.monotonic() + timeout
+    try:
+        while word not in seen:
+            chunk = os.read(proc.stderr.fileno(), 4096)
+            assert chunk and time.monotonic() < deadline, f"ended before {word!r}: {seen[-2000:]!r}"
+            seen += chunk
+        os.kill(proc.pid, signal.SIGKILL)
+        assert proc.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stderr.close()
+    return seen
+
+
+def test_new_notes_become_searchable_after_ingest_is_killed_while_embedding_answer_units(fresh_index, model):
+    first = sync_index(fresh_index, model, progress=False)
+    (fresh_index.notes_dir / "glaciers.md").write_text("# Glaciers\n\n" + "\n\n".join(
+        f"## Glacier {i}\n\nGlacier number {i} moves {i + 3} metres a year across valley {i}." for i in range(300)))
+    env = {"NOTES_DIR": str(fresh_index.notes_dir), "CHROMA_DIR": str(fresh_index.chroma_dir)}
+    kill_when_stderr_shows([sys.executable, "-m", "ingest"], b"Answer units", env=env)
+    index = open_index(fresh_index, model=model.name)
+    assert index.read_state().generation == first.generation  # killed before its commit
+    assert len(index.get_chunks()["ids"]) == first.chunks + 300  # with every new chunk already embedded
+
+    again = sync_index(fresh_index, model, progress=False)
+    assert again.embedded == 0 and again.generation > first.generation
+    alive = {m["source"] for m in open_index(fresh_index, model=model.name).get_chunks(
+        where=alive_filter(again.generation))["metadatas"]}
+    assert alive == {"aws-notes.md", "glaciers.md"}
+    answer = NotesQA.load(fresh_index, model=model, build_if_missing=False).ask(
+        "How many metres a year does glacier number 217 move?")
+    assert not answer.abstained and answer.citations[0].url == "glaciers.md#glacier-217"
