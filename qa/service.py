@@ -67,8 +67,10 @@ class NotesQA:
         self.retriever.committed_generation()
         return self.index.read_state()
 
-    def _reopen(self) -> NotesIndex:
-        if not self.settings.uses_server:
+    def _reopen(self, *, fresh: bool = True) -> NotesIndex:
+        """The index through a new client: `fresh` rereads the folder from disk (another process wrote it),
+        else this process's current client is joined (another part of the process already reread it)."""
+        if fresh and not self.settings.uses_server:
             forget_clients()
         return open_index(self.settings, model=self.model.name)
 

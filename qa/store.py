@@ -123,11 +123,25 @@ def explain_failure(settings: Settings, exc: Exception) -> StoreUnavailable:
     )
 
 
+_client_epoch = 0  # bumped by forget_clients: indexes opened before it read through a client no one writes to
+
+
 def forget_clients() -> None:
-    """Drop chromadb's per-process client cache so the next `connect` rereads the folder from disk."""
+    """Drop chromadb's per-process client cache so the next `connect` rereads the folder from disk.
+
+    Clients opened before keep their own in-memory vector index, which no longer sees writes made
+    through the new one (a query then returns ids whose records are gone): `client_epoch` tells them.
+    """
+    global _client_epoch
     from chromadb.api.client import SharedSystemClient
 
     SharedSystemClient.clear_system_cache()
+    _client_epoch += 1
+
+
+def client_epoch() -> int:
+    """How many times this process dropped its Chroma clients (see `forget_clients`)."""
+    return _client_epoch
 
 
 def alive_filter(generation: int) -> dict:
@@ -147,12 +161,13 @@ def _is_not_found(exc: Exception) -> bool:
 class NotesIndex:
     """The chunk collection and its state record."""
 
-    def __init__(self, client, settings: Settings, collection, state_collection, stamp=None):
+    def __init__(self, client, settings: Settings, collection, state_collection, stamp=None, epoch: int = 0):
         self.client = client
         self.settings = settings
         self.collection = collection
         self.state_collection = state_collection
         self.stamp = stamp  # folder_stamp() when opened (local folders only)
+        self.epoch = epoch  # client_epoch() when opened: another one means this client may be stale
 
     @property
     def name(self) -> str:
@@ -200,6 +215,7 @@ class NotesIndex:
 def open_index(settings: Settings, *, model: str, dimension: int | None = None, create: bool = False,
                client=None) -> NotesIndex:
     """Open (or with `create`, make) the collection built by `model`; never mix models."""
+    epoch = client_epoch()
     client = client or connect(settings)
     stamp = folder_stamp(settings)
     name = settings.collection
@@ -233,7 +249,7 @@ def open_index(settings: Settings, *, model: str, dimension: int | None = None, 
             f"The index in the {settings.index_location} cannot be read ({type(exc).__name__}: {str(exc)[:120]}); "
             f"rebuild it with: python -m ingest --rebuild"
         ) from exc
-    return NotesIndex(client, settings, collection, state_collection, stamp)
+    return NotesIndex(client, settings, collection, state_collection, stamp, epoch)
 
 
 def widen_search(collection) -> None:

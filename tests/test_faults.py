@@ -344,3 +344,29 @@ def test_new_notes_become_searchable_after_ingest_is_killed_while_embedding_answ
     answer = NotesQA.load(fresh_index, model=model, build_if_missing=False).ask(
         "How many metres a year does glacier number 217 move?")
     assert not answer.abstained and answer.citations[0].url == "glaciers.md#glacier-217"
+
+
+def test_a_service_left_on_an_older_client_answers_across_all_notes_after_reindexes_in_the_same_process(
+        tmp_path, fresh_index, model, monkeypatch):
+    # The app keeps one service per configuration: after NOTES_DIR changes, the old folder's service and
+    # the new one share the index folder, and either may reread it (a new Chroma client) after a commit.
+    sync_index(fresh_index, model, progress=False)
+    old = NotesQA.load(fresh_index, model=model, build_if_missing=False)
+    old.ask(LAMBDA)
+    moved = make_settings(tmp_path / "new-notes", fresh_index.chroma_dir)
+    moved.notes_dir.mkdir()
+    note = moved.notes_dir / "kafka.md"
+    note.write_text("# Kafka\n\n## Retention\n\nKafka keeps messages for 7 days by default.\n\n"
+                    "## Partitions\n\nA topic is split into partitions spread over the brokers.\n")
+    new = NotesQA.load(moved, model=model, build_if_missing=False)
+    new.ask("warm up")
+    for edit in ("", "\n## Consumers\n\nConsumers in a group share the partitions.\n"):
+        note.write_text(note.read_text() + edit)
+        sync_index(moved, model, progress=False)  # Re-index now: the seed's 183 chunks are retired
+        new.ask("How long does Kafka keep messages?")
+        old.ask(LAMBDA)  # the old configuration's service rereads the folder after the commit
+    monkeypatch.setattr("ingest.index.RETIRED_GRACE_S", 0.0)  # a minute later: retired chunks are deleted
+    sync_index(moved, model, progress=False)  # Re-index notes again, nothing changed
+    for _ in range(3):
+        answer = new.ask("How long does Kafka keep messages?")
+        assert not answer.abstained and answer.citations[0].url == "kafka.md#retention"
