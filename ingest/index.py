@@ -6,6 +6,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import stat
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -92,24 +93,32 @@ def notes_stamp(notes_dir: Path) -> str:
     if Path(notes_dir).is_dir():
         for path in iter_note_files(Path(notes_dir)):
             try:
-                stat = path.stat()
+                info = path.stat()
             except OSError:
                 continue
-            digest.update(f"{path.relative_to(notes_dir).as_posix()}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+            digest.update(f"{path.relative_to(notes_dir).as_posix()}\0{info.st_size}\0{info.st_mtime_ns}\n".encode())
     return digest.hexdigest()
+
+
+def read_note_bytes(path: Path, notes_dir: Path, *, max_bytes: int, limit: int = -1) -> bytes:
+    """The bytes of a note file (the first `limit`, or all), or `SkipFile` when it is a symlink out of the
+    folder, not a regular file or too big. Opened without blocking: a FIFO or a device named `x.md` never
+    hangs a reader, and the file type is checked on the open file itself."""
+    real = path.resolve()
+    if path.is_symlink() and not real.is_relative_to(notes_dir.resolve()):
+        raise SkipFile("symlink pointing outside the notes folder")
+    with os.fdopen(os.open(real, os.O_RDONLY | os.O_NONBLOCK), "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise SkipFile("not a regular file")
+        if info.st_size > max_bytes:
+            raise SkipFile(f"{info.st_size / 1e6:.1f} MB is over the {max_bytes / 1e6:.0f} MB limit")
+        return handle.read(limit)
 
 
 def read_note(path: Path, notes_dir: Path, *, max_bytes: int) -> str:
     """The note's text, or `SkipFile` with the reason (outside the folder, too big, binary, empty…)."""
-    real = path.resolve()
-    if path.is_symlink() and not real.is_relative_to(notes_dir.resolve()):
-        raise SkipFile("symlink pointing outside the notes folder")
-    if not real.is_file():
-        raise SkipFile("not a regular file")
-    size = real.stat().st_size
-    if size > max_bytes:
-        raise SkipFile(f"{size / 1e6:.1f} MB is over the {max_bytes / 1e6:.0f} MB limit")
-    data = real.read_bytes()
+    data = read_note_bytes(path, notes_dir, max_bytes=max_bytes)
     if b"\x00" in data[:8192]:
         raise SkipFile("binary file")
     try:

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import posixpath
 import re
+import sys
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from ingest.index import NOTE_SUFFIXES, iter_note_files, read_note
+from ingest.index import NOTE_SUFFIXES, SkipFile, iter_note_files, read_note, read_note_bytes
 from notes.model import NoteMeta, ParsedNote, Section
 from notes.parse import parse_note, read_front_matter
 from notes.markdown import ADMONITION_NAMES, CALLOUT, EMBED, OBSIDIAN_COMMENT, SHORTCODE, in_fences
@@ -56,20 +57,20 @@ class NoteBlock:
 
 
 def list_notes(notes_dir: Path) -> list[str]:
-    """Every note under the folder, as the path the index and citations use (`sub/dir/note.md`)."""
+    """Every note under the folder, as the path the index and citations use (`sub/dir/note.md`); a FIFO,
+    socket or device named like a note is not one."""
     if not notes_dir.is_dir():
         return []
-    return [p.relative_to(notes_dir).as_posix() for p in iter_note_files(notes_dir)]
+    return [p.relative_to(notes_dir).as_posix() for p in iter_note_files(notes_dir) if p.is_file()]
 
 
 @lru_cache(maxsize=4096)
-def _front_matter(path: str, mtime_ns: int, size: int, source: str) -> NoteMeta:
-    try:
-        with open(path, encoding="utf-8-sig", errors="replace") as handle:
-            head = handle.read(65536)
-    except OSError:
-        head = ""
-    return read_front_matter(head, source)
+def _front_matter(path: str, mtime_ns: int, size: int, source: str, notes_dir: str) -> NoteMeta:
+    try:  # the same checks as ingest: a symlink out of the folder or a FIFO gives no title and no tags
+        head = read_note_bytes(Path(path), Path(notes_dir), max_bytes=sys.maxsize, limit=65536)
+    except (SkipFile, OSError):
+        head = b""
+    return read_front_matter(head.decode("utf-8-sig", errors="replace"), source)
 
 
 def notes_meta(notes_dir: Path) -> dict[str, NoteMeta]:
@@ -78,10 +79,10 @@ def notes_meta(notes_dir: Path) -> dict[str, NoteMeta]:
     for source in list_notes(notes_dir):
         path = notes_dir / source
         try:
-            stat = path.stat()
+            info = path.stat()
         except OSError:
             continue
-        out[source] = _front_matter(str(path), stat.st_mtime_ns, stat.st_size, source)
+        out[source] = _front_matter(str(path), info.st_mtime_ns, info.st_size, source, str(notes_dir))
     return out
 
 
