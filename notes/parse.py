@@ -89,11 +89,21 @@ _YAML_FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)?---[ \t]*(?:\n|\Z)", re.S
 _TOML_FRONT_MATTER = re.compile(r"\A\+\+\+[ \t]*\n(.*?\n)?\+\+\+[ \t]*(?:\n|\Z)", re.S)
 
 
+_LONE_CR = re.compile(r"\r(?!\n)")
+
+
+def normalize_newlines(text: str) -> str:
+    """Old Mac line endings (a lone CR) as LF; CRLF stays as written. The parser counts lines as
+    markdown-it does (CR, LF and CRLF each end one), and this module splits on LF."""
+    return _LONE_CR.sub("\n", text) if "\r" in text else text
+
+
 def read_front_matter(text: str, source: str = "", warnings: list[str] | None = None) -> NoteMeta:
     """A note's front matter (YAML between `---`, or TOML between `+++`) without parsing the rest.
 
     Bad front matter is ignored, with a warning; `title` falls back to the file name.
     """
+    text = normalize_newlines(text)
     fields, stem = None, source.rsplit("/", 1)[-1].rsplit(".", 1)[0]
     yaml_match, toml_match = _YAML_FRONT_MATTER.match(text), _TOML_FRONT_MATTER.match(text)
     try:
@@ -132,6 +142,7 @@ def _explicit_anchor(lines: list[str], heading_line: int) -> tuple[str | None, i
 def parse_note(text: str, source: str) -> ParsedNote:
     """Split one note into sections; warnings name the file and line and say what was odd."""
     note = ParsedNote(source=source)
+    text = normalize_newlines(text)
     tokens, prepared = parse_tokens(text)
     note.meta = read_front_matter(text, source, note.warnings)
     lines = text.split("\n")

@@ -47,3 +47,22 @@ def test_a_symlink_out_of_the_folder_leaks_no_title_or_tags_into_the_picker(tmp_
     (notes / "link.md").symlink_to(outside)
     meta = notes_meta(notes)["link.md"]
     assert meta.title == "link" and not meta.tags  # the file name, as for a note without front matter
+
+
+def test_cr_only_line_endings_are_indexed_answered_and_shown(tmp_path, model):
+    from qa.service import NotesQA
+    from ui.notes import load_note
+
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "cr.md").write_bytes(b"# CR\r\r## S\r\rText 9.\r")  # the file, byte for byte
+    (notes / "mac.md").write_bytes(b"# Glaciers\r\r## Speed\r\rGlaciers in the valley move nine metres a year.\r"
+                                   b"The fastest move forty metres a year.\r\r## Ice\r\rIce is frozen water.\r")
+    settings = make_settings(notes, tmp_path / ".chroma")
+    report = sync_index(settings, model, progress=False)
+    assert report.files == 2 and not report.skipped and report.sections == 3  # S, Speed, Ice
+    answer = NotesQA.load(settings, model=model, build_if_missing=False).ask("How fast do glaciers in the valley move?")
+    assert not answer.abstained and answer.citations[0].url == "mac.md#speed"
+    assert "nine metres a year" in answer.citations[0].quote
+    shown = load_note(notes, "cr.md")  # the Notes page
+    assert [(s.heading, s.anchor, s.text) for s in shown.content_sections] == [("S", "s", "Text 9.")]
