@@ -9,21 +9,18 @@ of in-page links, a lone "Back to top" link).
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
-
-import yaml
 
 from markdown_it.token import Token
 
 from notes.blocks import in_page_links_only
+from notes.front_matter import normalize_newlines, read_front_matter
 from notes.markdown import parse_tokens
-from notes.model import NoteMeta, ParsedNote, Section
+from notes.model import ParsedNote, Section
 from notes.slug import Slugger
 
 _ANCHOR_TAG = re.compile(r"""<a\s+(?:name|id)\s*=\s*["']([^"']+)["'][^>]*>\s*(?:</a>)?""", re.IGNORECASE)
 _ANCHOR_ONLY = re.compile(rf"^\s*(?:{_ANCHOR_TAG.pattern}\s*)+$", re.IGNORECASE)
-_LIST_FIELD = re.compile(r"[,\s]+")
 
 
 @dataclass
@@ -83,50 +80,6 @@ def _navigation_lines(tokens: list[Token]) -> set[int]:
             continue
         i += 1
     return toc
-
-
-_YAML_FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)?---[ \t]*(?:\n|\Z)", re.S)
-_TOML_FRONT_MATTER = re.compile(r"\A\+\+\+[ \t]*\n(.*?\n)?\+\+\+[ \t]*(?:\n|\Z)", re.S)
-
-
-_LONE_CR = re.compile(r"\r(?!\n)")
-
-
-def normalize_newlines(text: str) -> str:
-    """Old Mac line endings (a lone CR) as LF; CRLF stays as written. The parser counts lines as
-    markdown-it does (CR, LF and CRLF each end one), and this module splits on LF."""
-    return _LONE_CR.sub("\n", text) if "\r" in text else text
-
-
-def read_front_matter(text: str, source: str = "", warnings: list[str] | None = None) -> NoteMeta:
-    """A note's front matter (YAML between `---`, or TOML between `+++`) without parsing the rest.
-
-    Bad front matter is ignored, with a warning; `title` falls back to the file name.
-    """
-    text = normalize_newlines(text)
-    fields, stem = None, source.rsplit("/", 1)[-1].rsplit(".", 1)[0]
-    yaml_match, toml_match = _YAML_FRONT_MATTER.match(text), _TOML_FRONT_MATTER.match(text)
-    try:
-        if yaml_match:
-            fields = yaml.safe_load(yaml_match.group(1) or "")
-        elif toml_match:
-            fields = tomllib.loads(toml_match.group(1) or "")
-    except (yaml.YAMLError, tomllib.TOMLDecodeError) as exc:
-        if warnings is not None:
-            warnings.append(f"{source}:1: the front matter cannot be read ({str(exc).splitlines()[0]}); ignored")
-    if not isinstance(fields, dict):
-        return NoteMeta(title=stem)
-
-    def listed(value) -> tuple[str, ...]:
-        if isinstance(value, str):
-            value = [v for v in _LIST_FIELD.split(value) if v]
-        if not isinstance(value, (list, tuple)):
-            return ()
-        return tuple(dict.fromkeys(str(v).strip().lstrip("#") for v in value if str(v).strip()))
-
-    title = str(fields.get("title") or "").strip() or stem
-    return NoteMeta(title=title, tags=listed(fields.get("tags")), aliases=listed(fields.get("aliases")),
-                    fields=fields)
 
 
 def _explicit_anchor(lines: list[str], heading_line: int) -> tuple[str | None, int | None]:

@@ -66,3 +66,36 @@ def test_cr_only_line_endings_are_indexed_answered_and_shown(tmp_path, model):
     assert "nine metres a year" in answer.citations[0].quote
     shown = load_note(notes, "cr.md")  # the Notes page
     assert [(s.heading, s.anchor, s.text) for s in shown.content_sections] == [("S", "s", "Text 9.")]
+
+
+def alias_bomb(levels: int) -> str:
+    """Front matter of a few hundred bytes whose title expands to 9**levels strings when aliases are followed."""
+    names = "abcdefghij"[:levels + 1]
+    lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    lines += [f"{b}: &{b} [{','.join(['*' + a] * 9)}]" for a, b in zip(names, names[1:])]
+    return "---\n" + "\n".join(lines) + f"\ntitle: *{names[-1]}\ntags: *{names[-1]}\n---\n"
+
+
+def test_a_yaml_alias_bomb_in_front_matter_is_refused_and_the_note_still_indexed(tmp_path, model):
+    import json
+
+    from qa.service import NotesQA
+
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    bomb = alias_bomb(6)  # 9**6 = 531,441 copies of "lol" when followed: a 3.7 MB title on every chunk
+    assert len(bomb) < 400
+    (notes / "bomb.md").write_text(bomb + "# Glaciers\n\n## Speed\n\nGlaciers in the valley move nine metres a year.\n")
+    (notes / "big.md").write_text("---\ntitle: Big\ntags: [" + ", ".join(f"t{i}" for i in range(20000))
+                                  + "]\n---\n# Ice\n\n## Water\n\nIce is frozen water and floats on it.\n")
+    settings = make_settings(notes, tmp_path / ".chroma")
+    report = sync_index(settings, model, progress=False)
+    assert report.files == 2 and report.sections == 2
+    assert report.warnings == [
+        "big.md:1: the front matter cannot be read (145 KB, over the 32 KB limit); ignored",
+        "bomb.md:1: the front matter cannot be read (the alias *a: YAML aliases are not allowed in front matter); "
+        "ignored"]
+    answer = NotesQA.load(settings, model=model, build_if_missing=False).ask("How fast do glaciers in the valley move?")
+    assert answer.citations[0].url == "bomb.md#speed" and answer.citations[0].title == "bomb"
+    assert len(json.dumps(answer.to_dict())) < 20_000
+    assert sum(p.stat().st_size for p in settings.chroma_dir.rglob("*") if p.is_file()) < 20_000_000

@@ -19,7 +19,8 @@ from pathlib import Path
 
 from ingest.index import NOTE_SUFFIXES, SkipFile, iter_note_files, read_note, read_note_bytes
 from notes.model import NoteMeta, ParsedNote, Section
-from notes.parse import parse_note, read_front_matter
+from notes.front_matter import read_front_matter
+from notes.parse import parse_note
 from notes.markdown import ADMONITION_NAMES, CALLOUT, EMBED, OBSIDIAN_COMMENT, SHORTCODE, in_fences
 from notes.slug import slug
 from ui.links import note_url
