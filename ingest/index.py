@@ -77,9 +77,23 @@ class SkipFile(Exception):
     """A file that cannot be indexed; the message is the reason."""
 
 
-def iter_note_files(notes_dir: Path) -> Iterator[Path]:
-    """Markdown and text files under `notes_dir`, nested folders included, hidden ones excluded."""
-    for root, dirs, files in os.walk(notes_dir, followlinks=False):
+class UnreadableFolder(NotesQAError):
+    """A folder of the notes cannot be listed: indexing it as empty would remove every note in it."""
+
+
+def iter_note_files(notes_dir: Path, *, skip_unreadable: bool = False) -> Iterator[Path]:
+    """Markdown and text files under `notes_dir`, nested folders included, hidden ones excluded. A folder
+    that cannot be listed raises `UnreadableFolder` (or, with `skip_unreadable`, is left out: for views)."""
+    def refuse(exc: OSError) -> None:
+        if skip_unreadable:
+            return
+        folder = Path(exc.filename or notes_dir)
+        which = "notes folder" if folder == Path(notes_dir) else "folder"
+        raise UnreadableFolder(
+            f"The {which} {folder} cannot be read ({exc.strerror or type(exc).__name__}): fix its permissions "
+            f"(or move it out of {notes_dir}), then index again; the index was left as it was.") from exc
+
+    for root, dirs, files in os.walk(notes_dir, onerror=refuse, followlinks=False):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
             if not name.startswith(".") and name.lower().endswith(NOTE_SUFFIXES):
@@ -91,12 +105,15 @@ def notes_stamp(notes_dir: Path) -> str:
     cheap enough to ask every few seconds whether the notes changed since they were indexed."""
     digest = hashlib.sha1()
     if Path(notes_dir).is_dir():
-        for path in iter_note_files(Path(notes_dir)):
-            try:
-                info = path.stat()
-            except OSError:
-                continue
-            digest.update(f"{path.relative_to(notes_dir).as_posix()}\0{info.st_size}\0{info.st_mtime_ns}\n".encode())
+        try:
+            for path in iter_note_files(Path(notes_dir)):
+                try:
+                    info = path.stat()
+                except OSError:
+                    continue
+                digest.update(f"{path.relative_to(notes_dir).as_posix()}\0{info.st_size}\0{info.st_mtime_ns}\n".encode())
+        except UnreadableFolder as exc:  # a change to flag: re-indexing then says what is wrong
+            digest.update(str(exc).encode())
     return digest.hexdigest()
 
 
@@ -132,6 +149,9 @@ def read_note(path: Path, notes_dir: Path, *, max_bytes: int) -> str:
 
 def load_corpus(notes_dir: Path, *, max_bytes: int = 5 * 1024 * 1024) -> NotesCorpus:
     """Parse every note under `notes_dir`; bad files are skipped with a reason, never fatal."""
+    if notes_dir.exists() and not notes_dir.is_dir():
+        raise NotesQAError(f"The notes folder {notes_dir} is a file, not a folder: set NOTES_DIR (or --notes) "
+                           "to the folder that holds your notes.")
     if not notes_dir.is_dir():
         raise NotesQAError(f"The notes folder {notes_dir} does not exist: create it or set NOTES_DIR.")
     notes, skipped = [], []

@@ -9,9 +9,11 @@ from __future__ import annotations
 import os
 import threading
 
+import pytest
 from conftest import make_settings
 
-from ingest.index import sync_index
+from ingest.index import UnreadableFolder, sync_index
+from qa.store import alive_filter, open_index
 from ui.notes import list_notes, notes_meta
 
 
@@ -99,3 +101,57 @@ def test_a_yaml_alias_bomb_in_front_matter_is_refused_and_the_note_still_indexed
     assert answer.citations[0].url == "bomb.md#speed" and answer.citations[0].title == "bomb"
     assert len(json.dumps(answer.to_dict())) < 20_000
     assert sum(p.stat().st_size for p in settings.chroma_dir.rglob("*") if p.is_file()) < 20_000_000
+
+
+def deny_listing(monkeypatch, folder):
+    """As `chmod 000 folder` does for a user who is not root (the tests run as root): listing it fails."""
+    real_scandir = os.scandir
+
+    def scandir(path="."):
+        if os.path.abspath(path) == os.path.abspath(folder):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+
+
+@pytest.mark.parametrize("unreadable", ["notes", "notes/lambda"])
+def test_an_unreadable_notes_folder_or_subfolder_is_an_error_that_removes_nothing(
+        fresh_index, model, monkeypatch, capsys, unreadable):
+    from ingest.__main__ import main
+    from qa.service import NotesQA
+
+    sub = fresh_index.notes_dir / "lambda"
+    sub.mkdir()
+    (sub / "limits.md").write_text("# Limits\n\n## Memory\n\nA Lambda function gets up to 10,240 MB of memory.\n")
+    first = sync_index(fresh_index, model, progress=False)
+    qa = NotesQA.load(fresh_index, model=model, build_if_missing=False)
+    before = qa.ask("How much memory can a Lambda function get?")
+    folder = fresh_index.notes_dir.parent / unreadable
+    deny_listing(monkeypatch, folder)
+
+    with pytest.raises(UnreadableFolder, match="cannot be read \\(Permission denied\\)"):
+        sync_index(fresh_index, model, progress=False)
+    monkeypatch.setenv("NOTES_DIR", str(fresh_index.notes_dir))
+    monkeypatch.setenv("CHROMA_DIR", str(fresh_index.chroma_dir))
+    monkeypatch.setattr("qa.embeddings.load_embedding_model", lambda *a, **k: model)
+    assert main(["--strict", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"error: The {'notes folder' if unreadable == 'notes' else 'folder'} {folder} cannot be read "
+                   f"(Permission denied): fix its permissions (or move it out of {fresh_index.notes_dir}), then index "
+                   "again; the index was left as it was.")
+    index = open_index(fresh_index, model=model.name)
+    assert index.read_state().generation == first.generation
+    assert len(index.get_chunks(where=alive_filter(first.generation))["ids"]) == first.chunks
+    after = qa.ask("How much memory can a Lambda function get?")
+    assert (after.text, after.citations[0].url) == (before.text, "lambda/limits.md#memory")
+
+
+def test_a_notes_path_that_is_a_file_says_so(tmp_path):
+    from ingest.index import load_corpus
+    from qa.errors import NotesQAError
+
+    note = tmp_path / "aws-notes.md"
+    note.write_text("# Notes\n\nText.\n")
+    with pytest.raises(NotesQAError, match=f"The notes folder {note} is a file, not a folder: set NOTES_DIR"):
+        load_corpus(note)

@@ -62,7 +62,8 @@ def list_notes(notes_dir: Path) -> list[str]:
     socket or device named like a note is not one."""
     if not notes_dir.is_dir():
         return []
-    return [p.relative_to(notes_dir).as_posix() for p in iter_note_files(notes_dir) if p.is_file()]
+    return [p.relative_to(notes_dir).as_posix() for p in iter_note_files(notes_dir, skip_unreadable=True)
+            if p.is_file()]
 
 
 @lru_cache(maxsize=4096)
