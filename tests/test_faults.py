@@ -8,6 +8,8 @@ index of the same notes, so "nothing lost, nothing mixed" is tested end to end, 
 from __future__ import annotations
 
 import contextlib
+import io
+import json
 import os
 import random
 import shutil
@@ -24,6 +26,7 @@ from conftest import REPO, free_port, make_settings, run_cli, serve
 from eval.questions import load_questions
 from ingest.chunk import chunk_sections
 from ingest.index import load_corpus, sync_index
+from qa.batch import run_batch
 from qa.errors import IndexMissing, StoreUnavailable
 from qa.service import NotesQA
 from qa.store import alive_filter, open_index
@@ -370,3 +373,46 @@ def test_a_service_left_on_an_older_client_answers_across_all_notes_after_reinde
     for _ in range(3):
         answer = new.ask("How long does Kafka keep messages?")
         assert not answer.abstained and answer.citations[0].url == "kafka.md#retention"
+
+
+def test_qa_batch_loses_no_question_when_the_chroma_server_stops_for_eight_seconds(tmp_path, seed_dir, model):
+    chroma = shutil.which("chroma") or str(Path(sys.executable).with_name("chroma"))
+    port = free_port()
+    command = [chroma, "run", "--path", str(tmp_path / "server-data"), "--host", "127.0.0.1", "--port", str(port)]
+    settings = make_settings(seed_dir, tmp_path / "unused", chroma_host="127.0.0.1", chroma_port=port,
+                             keyword_cache_dir=tmp_path / "keyword-cache")
+    questions = [item.question for item in load_questions() if not item.history][:40]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NOTES_", "CHROMA_", "EMBED_", "LLM_", "KEYWORD_"))}
+    env.update(PYTHONPATH=str(REPO), NOTES_DIR=str(seed_dir), CHROMA_HOST="127.0.0.1", CHROMA_PORT=str(port),
+               KEYWORD_CACHE_DIR=str(tmp_path / "keyword-cache"))
+    with serve(command, port, tmp_path / "chroma-1.log"):
+        sync_index(settings, model, progress=False)
+        expected = [answer_key(a) for a in map(NotesQA.load(settings, model=model, build_if_missing=False).ask,
+                                               questions)]
+        batch = subprocess.Popen([sys.executable, "-m", "qa", "batch", "--json"], env=env, stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1, cwd=tmp_path)
+        out = []
+        for number, question in enumerate(questions[:20]):
+            batch.stdin.write(json.dumps({"id": number, "question": question}) + "\n")
+            out.append(json.loads(batch.stdout.readline()))
+    for number, question in enumerate(questions[20:], start=20):  # asked while the server is down
+        batch.stdin.write(json.dumps({"id": number, "question": question}) + "\n")
+    time.sleep(8)
+    with serve(command, port, tmp_path / "chroma-2.log"):
+        batch.stdin.close()
+        out += [json.loads(line) for line in batch.stdout]
+        assert batch.wait(timeout=60) == 0, batch.stderr.read()
+        qa = NotesQA.load(settings, model=model, build_if_missing=False)
+    assert [o["id"] for o in out] == list(range(40))
+    assert [o.get("error") for o in out] == [None] * 40
+    assert [(o["abstained"], o["answer"], tuple(c["url"] for c in o["citations"])) for o in out] == expected
+
+    # A server gone for good: the first line waits out the window, the next ones fail at once, all in order.
+    lines = io.StringIO("".join(json.dumps({"id": n, "question": q}) + "\n" for n, q in enumerate(questions[:3])))
+    written = io.StringIO()
+    started = time.monotonic()
+    assert run_batch(qa, {}, retry_s=2.0, lines=lines, out=written) == 2
+    assert time.monotonic() - started < 2.0 + 3 * settings.chroma_timeout_s
+    failed = [json.loads(line) for line in written.getvalue().splitlines()]
+    assert [o["id"] for o in failed] == [0, 1, 2]
+    assert all(o["error"].startswith(f"Cannot reach the Chroma server at 127.0.0.1:{port}") for o in failed)
