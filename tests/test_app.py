@@ -471,6 +471,114 @@ def test_feedback_is_kept_with_the_answer_and_survives_a_restart(monkeypatch, se
     assert stored[1].question == "What is the maximum message size in SQS?"
 
 
+def captions(at) -> list[str]:
+    """The captions as a reader sees them (Markdown escapes and the icon taken off)."""
+    import re
+
+    return [re.sub(r"\\(.)", r"\1", c.value).removeprefix(":material/save: ") for c in at.caption]
+
+
+def read_only_sqlite(monkeypatch):
+    """APP_DB as a read-only file is for a user who is not root (the tests run as root): SQLite's own
+    read-only mode gives the same error, "attempt to write a readonly database"."""
+    import sqlite3
+
+    real = sqlite3.connect
+    monkeypatch.setattr("qa.records.sqlite3.connect",
+                        lambda path, **kw: real(f"file:{path}?mode=ro", uri=True, **kw))
+
+
+def test_a_read_only_app_db_is_one_sentence_and_answers_keep_working(monkeypatch, seed_settings, tmp_path):
+    from qa.records import Records
+
+    db = tmp_path / "app.sqlite3"
+    Records(db)
+    monkeypatch.setenv("APP_DB", str(db))
+    read_only_sqlite(monkeypatch)
+    at = start_app(monkeypatch, seed_settings.notes_dir, seed_settings.chroma_dir)
+    reply = ask(at, "How long can a Lambda function run?")
+    assert "900 seconds" in reply["content"] and not reply.get("error")
+    assert [w.value for w in at.warning] == [
+        f"The conversations file {db} (APP_DB) is read-only: make it writable or set APP_DB to another file; "
+        "answers still work, they are just not kept."]
+    at.feedback[0].set_value(1).run()  # 👍 is not kept either, and says so the same way
+    assert not at.exception and "is read-only" in at.warning[0].value
+
+
+def test_an_app_db_of_another_program_is_left_alone_with_one_sentence(monkeypatch, seed_settings, tmp_path, reports_dir):
+    import sqlite3
+
+    db = tmp_path / "invoices.sqlite3"
+    with sqlite3.connect(db) as other:
+        other.execute("CREATE TABLE invoices (number INTEGER, total REAL)")
+    monkeypatch.setenv("APP_DB", str(db))
+    at = start_app(monkeypatch, seed_settings.notes_dir, seed_settings.chroma_dir)
+    reply = ask(at, "How long can a Lambda function run?")
+    assert "900 seconds" in reply["content"] and not at.warning
+    message = (f"The file {db} set as APP_DB holds other data (tables invoices): set APP_DB to a new file (it is "
+               "created); answers still work, they are just not kept.")
+    assert message in captions(at)
+    at.switch_page("ui/pages/evaluation.py").run()
+    assert not at.exception and message in captions(at)
+    with sqlite3.connect(db) as other:
+        assert [n for (n,) in other.execute("SELECT name FROM sqlite_master")] == ["invoices"]
+
+
+def test_a_damaged_row_in_app_db_breaks_neither_the_evaluation_page_nor_the_conversation(
+        monkeypatch, seed_settings, tmp_path, reports_dir):
+    import sqlite3
+
+    from qa.records import Records
+
+    db = tmp_path / "app.sqlite3"
+    store = Records(db)
+    store.rate("c1", 1, question="What is DAX?", history=[], answer={"citations": []}, generation=1, rating=0)
+    store.rate("c1", 3, question="What is SQS?", history=[], answer={"citations": []}, generation=1, rating=0)
+    store.save_conversation("c2", [{"role": "user", "content": "hi"}])
+    with sqlite3.connect(db) as raw:
+        raw.execute("UPDATE feedback SET answer = '{not json' WHERE turn = 3")
+        raw.execute("UPDATE conversations SET messages = '[{broken' WHERE id = 'c2'")
+    monkeypatch.setenv("APP_DB", str(db))
+    at = start_app(monkeypatch, seed_settings.notes_dir, seed_settings.chroma_dir)
+    at.switch_page("ui/pages/evaluation.py").run()
+    assert not at.exception
+    assert any("👎 2" in m.value for m in at.markdown)
+    assert f"1 of the ratings in {db} are damaged and left out." in captions(at)
+    assert any("What is DAX?" in c.value for c in at.caption)  # the latest readable 👎
+
+    reloaded = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    reloaded.query_params["c"] = "c2"
+    reloaded.run()
+    assert not reloaded.exception and reloaded.session_state["messages"] == []
+    assert [w.value for w in reloaded.warning] == [
+        f"The conversation c2 in {db} (APP_DB) is damaged and cannot be shown: it starts over here (your next "
+        "question replaces it)."]
+    assert "900 seconds" in ask(reloaded, "How long can a Lambda function run?")["content"]
+    assert [m["role"] for m in Records(db).load_conversation("c2")] == ["user", "assistant"]
+
+
+def test_feedback_export_with_a_bad_db_or_export_path_says_so_in_one_line(tmp_path):
+    import sqlite3
+
+    from conftest import run_cli
+    from qa.records import Records
+
+    other = tmp_path / "invoices.sqlite3"
+    with sqlite3.connect(other) as db:
+        db.execute("CREATE TABLE invoices (number INTEGER)")
+    good = tmp_path / "app.sqlite3"
+    Records(good).rate("c", 1, question="What is DAX?", history=[], answer={"citations": []}, generation=1, rating=1)
+    for args, expected in (
+            (["--db", str(other), "--export", str(tmp_path / "x.jsonl")], "holds other data (tables invoices)"),
+            (["--db", str(good), "--export", str(tmp_path / "missing" / "x.jsonl")], "cannot write"),
+            (["--db", str(tmp_path / "garbage.sqlite3"), "--export", str(tmp_path / "x.jsonl")], "is not a SQLite")):
+        if "garbage" in args[1]:
+            (tmp_path / "garbage.sqlite3").write_bytes(b"not a database at all " * 100)
+        done = run_cli("-m", "eval.feedback", *args)
+        assert done.returncode == 2 and expected in done.stderr, done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+
+
 def test_feedback_exports_as_eval_items_that_validate_and_the_evaluation_page_counts_it(
         monkeypatch, notes_qa, seed_settings, tmp_path, reports_dir):
     import json

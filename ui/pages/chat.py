@@ -29,7 +29,7 @@ if st.query_params.get(CONVERSATION_PARAM) != conversation:
     st.query_params[CONVERSATION_PARAM] = conversation
 if st.session_state.get(CONVERSATION_KEY) != conversation or MESSAGES_KEY not in st.session_state:
     st.session_state[CONVERSATION_KEY] = conversation
-    st.session_state[MESSAGES_KEY] = (store.load_conversation(conversation) if store else None) or []
+    st.session_state[MESSAGES_KEY] = (state.kept(store.load_conversation, conversation) if store else None) or []
 messages: list[dict] = st.session_state[MESSAGES_KEY]
 
 
@@ -50,7 +50,7 @@ def rated(turn: int) -> None:
         return
     answer = messages[turn]["answer"]
     earlier = messages[:max(turn - 1, 0)]
-    store.rate(conversation, turn, question=answer["question"], history=answers.history_for_ask(earlier),
+    state.kept(store.rate, conversation, turn, question=answer["question"], history=answers.history_for_ask(earlier),
                answer=answer, generation=answer.get("generation"), rating=int(rating),
                comment=st.session_state.get(f"why-{conversation}-{turn}") or "")
 
@@ -188,6 +188,8 @@ asking = bool(question and question.strip())
 title, tools = st.columns([3, 2], vertical_alignment="bottom")
 title.title("Ask your notes")
 toolbar = tools.container(horizontal=True, horizontal_alignment="right")
+if store is None and state.records_error():
+    st.caption(f":material/save: {escape_markdown(state.records_error())}")
 
 source, under = state.search_scope()
 if source:
@@ -245,7 +247,7 @@ if asking:
             show_details(reply, str(len(messages)))
         messages.append(reply)
         if store is not None:
-            store.save_conversation(conversation, messages)
+            state.kept(store.save_conversation, conversation, messages)
         if not reply.get("error"):
             show_feedback(reply, len(messages) - 1)
 
