@@ -22,7 +22,7 @@ from qa.errors import NotesQAError
 from qa.keyword import cached_keyword_index, fit_keyword_index, save_keyword_index
 from qa.settings import Settings
 from qa.text import plural
-from qa.store import ALIVE, IndexState, NotesIndex, drop_index, is_alive, open_index
+from qa.store import ALIVE, IndexState, NotesIndex, drop_index, is_alive, open_index, store_errors
 
 NOTE_SUFFIXES = (".md", ".markdown", ".txt")
 DEFAULT_WRITE_BATCH = 256
@@ -210,10 +210,11 @@ def _embed_and_add(index: NotesIndex, model: EmbeddingModel, chunks: list[Chunk]
         vectors = model.embed_documents([c.embed_text for c in batch])
         # Raw chromadb upsert rather than langchain's add_texts: we store the display text while the
         # vector is of the heading-prefixed text, and write generation fields for the commit protocol.
-        index.collection.upsert(
-            ids=[c.id for c in batch], embeddings=vectors, documents=[c.text for c in batch],
-            metadatas=[_stored_metadata(c, generation) for c in batch],
-        )
+        with store_errors(index.settings):
+            index.collection.upsert(
+                ids=[c.id for c in batch], embeddings=vectors, documents=[c.text for c in batch],
+                metadatas=[_stored_metadata(c, generation) for c in batch],
+            )
         done += len(batch)
         bar.update(len(batch))
         if on_progress:
@@ -309,13 +310,15 @@ def sync_index(settings: Settings, model: EmbeddingModel, *, rebuild: bool = Fal
 
         if garbage:  # invisible to readers: left by an interrupted run, or retired long enough ago
             for batch in _batches(garbage, DEFAULT_WRITE_BATCH):
-                index.collection.delete(ids=batch)
+                with store_errors(settings):
+                    index.collection.delete(ids=batch)
         if to_embed:
             _embed_and_add(index, model, to_embed, new_gen, batch_size=settings.embed_batch_size,
                            progress=progress, on_progress=on_progress)
         for start in range(0, len(relabel_ids), DEFAULT_WRITE_BATCH):
-            index.collection.update(ids=relabel_ids[start:start + DEFAULT_WRITE_BATCH],
-                                    metadatas=relabel_mds[start:start + DEFAULT_WRITE_BATCH])
+            with store_errors(settings):
+                index.collection.update(ids=relabel_ids[start:start + DEFAULT_WRITE_BATCH],
+                                        metadatas=relabel_mds[start:start + DEFAULT_WRITE_BATCH])
         report.embedded = len(to_embed)
         # A run killed before its commit leaves chunks that need neither embedding nor relabelling but are
         # not alive yet: what decides a commit is whether readers' chunks differ from the notes' chunks.

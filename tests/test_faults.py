@@ -12,6 +12,7 @@ import io
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -416,3 +417,21 @@ def test_qa_batch_loses_no_question_when_the_chroma_server_stops_for_eight_secon
     failed = [json.loads(line) for line in written.getvalue().splitlines()]
     assert [o["id"] for o in failed] == [0, 1, 2]
     assert all(o["error"].startswith(f"Cannot reach the Chroma server at 127.0.0.1:{port}") for o in failed)
+
+
+def test_a_partly_zeroed_index_database_is_one_line_from_ask_and_ingest_and_rebuild_recovers(fresh_index, model):
+    sync_index(fresh_index, model, progress=False)
+    database = fresh_index.chroma_dir / "chroma.sqlite3"
+    assert database.stat().st_size > 207 * 4096
+    with database.open("r+b") as handle:  # dd if=/dev/zero of=chroma.sqlite3 bs=4096 seek=187 count=20 conv=notrunc
+        handle.seek(187 * 4096)
+        handle.write(bytes(20 * 4096))
+    env = {"NOTES_DIR": str(fresh_index.notes_dir), "CHROMA_DIR": str(fresh_index.chroma_dir)}
+    for command in (["-m", "qa", "ask", LAMBDA], ["-m", "ingest", "--quiet"]):
+        done = run_cli(*command, env=env)
+        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+        assert re.fullmatch(f"error: The index folder {re.escape(str(fresh_index.chroma_dir))} cannot be read "
+                            r"\(\w+\), it may be damaged; rebuild it with: python -m ingest --rebuild", done.stderr.strip())
+    sync_index(fresh_index, model, rebuild=True, progress=False)
+    answer = NotesQA.load(fresh_index, model=model, build_if_missing=False).ask(LAMBDA)
+    assert answer.citations[0].url == "aws-notes.md#15"
