@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import secrets
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -61,7 +61,8 @@ class Feedback:
 
 
 def new_conversation_id() -> str:
-    return uuid.uuid4().hex[:12]
+    """An unguessable id (128 random bits): a conversation's address is all it takes to read it."""
+    return secrets.token_urlsafe(16)
 
 
 class Records:

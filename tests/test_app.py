@@ -452,6 +452,53 @@ def test_the_conversation_survives_a_reload_and_new_chat_starts_over(monkeypatch
     assert reloaded.session_state["messages"] == [] and reloaded.query_params["c"] != conversation
 
 
+def test_a_crafted_conversation_link_never_collects_the_visitors_questions(monkeypatch, seed_settings, tmp_path):
+    from qa.records import Records
+
+    db = tmp_path / "app.sqlite3"
+    monkeypatch.setenv("APP_DB", str(db))
+    sender = start_app(monkeypatch, seed_settings.notes_dir, seed_settings.chroma_dir)
+    ask(sender, "What is DAX?")
+    own = sender.query_params["c"]
+    assert len(own) >= 22 and own != "sender-chosen-id"  # an unguessable token the server issued
+
+    for link in ("sender-chosen-id", own):  # an id the sender made up, and the sender's own conversation
+        victim = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+        victim.query_params["c"] = link
+        victim.run()
+        assert not victim.exception
+        reply = ask(victim, "How long can a Lambda function run?")
+        assert "900 seconds" in reply["content"]
+        filed = victim.query_params["c"]
+        assert filed not in (link, own) and len(filed) >= 22
+        assert Records(db).load_conversation("sender-chosen-id") is None
+        assert [m["content"] for m in Records(db).load_conversation(own) if m["role"] == "user"] == ["What is DAX?"]
+    assert [m["content"] for m in Records(db).load_conversation(filed) if m["role"] == "user"] == [
+        "What is DAX?", "How long can a Lambda function run?"]  # the shown turns continue in the visitor's own
+
+
+def test_run_sh_listens_on_loopback_only_by_default(tmp_path):
+    import os
+    import socket
+    import subprocess
+
+    from conftest import REPO, free_port
+    from bench.processes import run_process, wait_for_port
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NOTES_", "CHROMA_"))}
+    with run_process(["bash", str(REPO / "scripts" / "run.sh"), "--server.port", str(port)], tmp_path / "run.log",
+                     env=env, cwd=tmp_path) as proc:
+        wait_for_port(port, timeout=120, proc=proc)
+        listening = subprocess.run(["ss", "-ltnH", f"sport = :{port}"], capture_output=True, text=True).stdout
+        assert listening.split() and all(line.split()[3] == f"127.0.0.1:{port}"
+                                         for line in listening.splitlines()), listening
+        outside = socket.gethostbyname(socket.gethostname())
+        if not outside.startswith("127."):  # this machine's network address: nothing answers there
+            with pytest.raises(OSError):
+                socket.create_connection((outside, port), timeout=2).close()
+
+
 def test_feedback_is_kept_with_the_answer_and_survives_a_restart(monkeypatch, seed_settings, tmp_path):
     from qa.records import Records
 

@@ -5,13 +5,12 @@ import time
 import streamlit as st
 
 from qa.errors import NotesQAError
-from qa.records import COMMENTS, new_conversation_id
-from ui import answers, sidebar, state
+from qa.records import COMMENTS
+from ui import answers, conversations, sidebar, state
+from ui.conversations import MESSAGES_KEY
 from ui.export import conversation_markdown
 from ui.markdown import escape_markdown
 
-MESSAGES_KEY = "messages"
-CONVERSATION_KEY, CONVERSATION_PARAM = "conversation", "c"
 PENDING_KEY = "pending_question"  # a question to ask on the next run ("Search all notes")
 ASK_PARAM = "ask"  # ?ask=…: a question to ask on arrival (the Evaluation page's "ask again")
 STREAM_DELAY_S = 0.015  # per word: the answer appears progressively, the whole of it within a second
@@ -20,25 +19,15 @@ AVATARS = {"user": ":material/person:", "assistant": ":material/menu_book:"}
 qa = state.service()
 settings = state.settings()
 store = state.records(settings) if settings is not None else None
-# The conversation lives in the URL (?c=…) and in the local store, so a reload brings it back.
-# Coming back from another page of the same session (no ?c= in the URL) keeps the current conversation.
-conversation = st.query_params.get(CONVERSATION_PARAM) or st.session_state.get(CONVERSATION_KEY)
-if conversation is None:
-    conversation = new_conversation_id()
-if st.query_params.get(CONVERSATION_PARAM) != conversation:
-    st.query_params[CONVERSATION_PARAM] = conversation
-if st.session_state.get(CONVERSATION_KEY) != conversation or MESSAGES_KEY not in st.session_state:
-    st.session_state[CONVERSATION_KEY] = conversation
-    st.session_state[MESSAGES_KEY] = (state.kept(store.load_conversation, conversation) if store else None) or []
+# The conversation lives in the URL (?c=…) and in the local store, so a reload brings it back; a session
+# writes only to conversations it started (ui/conversations.py).
+conversation = conversations.current_conversation(store)
 messages: list[dict] = st.session_state[MESSAGES_KEY]
 
 
 def new_chat() -> None:
     """Start over: a new conversation (the old one stays in the store, under its own URL)."""
-    conversation = new_conversation_id()
-    st.query_params[CONVERSATION_PARAM] = conversation
-    st.session_state[CONVERSATION_KEY] = conversation
-    st.session_state[MESSAGES_KEY] = []
+    conversations.start_conversation()
 
 
 def rated(turn: int) -> None:
@@ -246,6 +235,7 @@ if asking:
             st.write_stream(answers.stream_tokens(reply, STREAM_DELAY_S))
             show_details(reply, str(len(messages)))
         messages.append(reply)
+        conversation = conversations.conversation_to_write()
         if store is not None:
             state.kept(store.save_conversation, conversation, messages)
         if not reply.get("error"):
