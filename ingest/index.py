@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import fcntl
 import hashlib
@@ -67,10 +68,11 @@ class NotesCorpus:
 
     notes: list[ParsedNote]
     skipped: list[str]
+    notices: list[str] = field(default_factory=list)  # about the folder as a whole
 
     @property
     def warnings(self) -> list[str]:
-        return [w for n in self.notes for w in n.warnings]
+        return self.notices + [w for n in self.notes for w in n.warnings]
 
 
 class SkipFile(Exception):
@@ -133,15 +135,31 @@ def read_note_bytes(path: Path, notes_dir: Path, *, max_bytes: int, limit: int =
         return handle.read(limit)
 
 
-def read_note(path: Path, notes_dir: Path, *, max_bytes: int) -> str:
-    """The note's text, or `SkipFile` with the reason (outside the folder, too big, binary, empty…)."""
-    data = read_note_bytes(path, notes_dir, max_bytes=max_bytes)
-    if b"\x00" in data[:8192]:
+# Byte order marks, UTF-32 first (its little-endian mark begins with UTF-16's): editors on Windows save
+# "Unicode" notes as UTF-16 with a mark, whose NUL bytes must not read as a binary file.
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF16_LE, "utf-16"),
+         (codecs.BOM_UTF16_BE, "utf-16"))
+
+
+def note_encoding(data: bytes) -> str:
+    """The encoding a note's first bytes announce: UTF-16/32 by their mark, else UTF-8 (mark or not)."""
+    return next((name for bom, name in _BOMS if data.startswith(bom)), "utf-8-sig")
+
+
+def decode_note(data: bytes) -> str:
+    """A note's bytes as text: UTF-8 (with or without a mark), or UTF-16/32 with a mark; `SkipFile` otherwise."""
+    encoding = note_encoding(data)
+    if encoding == "utf-8-sig" and b"\x00" in data[:8192]:
         raise SkipFile("binary file")
     try:
-        text = data.decode("utf-8-sig")
+        return data.decode(encoding)
     except UnicodeDecodeError as exc:
-        raise SkipFile(f"not UTF-8 (byte {exc.start})") from None
+        raise SkipFile(f"not {encoding.removesuffix('-sig').upper()} (byte {exc.start})") from None
+
+
+def read_note(path: Path, notes_dir: Path, *, max_bytes: int) -> str:
+    """The note's text, or `SkipFile` with the reason (outside the folder, too big, binary, empty…)."""
+    text = decode_note(read_note_bytes(path, notes_dir, max_bytes=max_bytes))
     if not text.strip():
         raise SkipFile("empty file")
     return text
@@ -168,7 +186,10 @@ def load_corpus(notes_dir: Path, *, max_bytes: int = 5 * 1024 * 1024) -> NotesCo
                            if any(s.is_navigation for s in note.sections) else ""))
             continue
         notes.append(note)
-    return NotesCorpus(notes, skipped)
+    notices = [] if notes or skipped else [
+        f"{notes_dir} holds no notes ({', '.join(NOTE_SUFFIXES)} files, hidden folders left out): add some, or "
+        "set NOTES_DIR to the folder that holds them"]
+    return NotesCorpus(notes, skipped, notices)
 
 
 @contextlib.contextmanager

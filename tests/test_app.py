@@ -281,6 +281,34 @@ def test_note_markdown_keeps_script_as_text_and_drops_unsafe_links(tmp_path):
     assert "*[image: diagram]*" in shown and "\\$5" in shown
 
 
+def test_reference_links_and_autolinks_with_unsafe_targets_are_not_links_on_the_notes_page():
+    from ui.notes import display_markdown
+
+    shown, _ = display_markdown(
+        "Click [here][r] or [there][d], <javascript:alert(1)>, <data:text/html,hi>, <https://example.com>.\n\n"
+        "[r]: javascript:alert(document.cookie)\n[d]: <data:text/html;base64,PHNjcmlwdD4=> \"t\"\n"
+        "[ok]: https://example.com/docs\n[x]: the docs say so", "a.md")
+    assert "]: javascript" not in shown and "(javascript:" not in shown
+    assert "[r]:" not in shown and "[d]:" not in shown and "data:text/html;base64" not in shown
+    assert "<javascript:" not in shown and "<data:" not in shown and "<https://example.com>" in shown
+    assert "[ok]: https://example.com/docs" in shown and "[x]: the docs say so" in shown
+
+
+def test_exported_markdown_escapes_html_from_notes_and_questions():
+    from ui.export import conversation_markdown
+
+    messages = [{"role": "user", "content": "What does <script>alert(1)</script> do?"},
+                {"role": "assistant", "content": "", "answer": {
+                    "abstained": False, "answer": "It runs <img src=x onerror=alert(1)> and `<b>` [1].",
+                    "citations": [{"n": 1, "heading_path": ["Web", "<i>XSS</i>"], "url": "web.md#xss",
+                                   "quote": "It runs <img src=x onerror=alert(1)> and `<b>`."}]}}]
+    import re
+
+    exported = conversation_markdown(messages)
+    assert re.search(r"(?<!\\)<", re.sub(r"`[^`]*`", "", exported)) is None  # every tag outside code is escaped
+    assert "\\<script>alert(1)\\</script>" in exported and "`<b>`" in exported  # shown as text, code as code
+
+
 def test_quote_is_highlighted_line_by_line_and_code_is_left_alone():
     from ui.notes import display_markdown
 

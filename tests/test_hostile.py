@@ -155,3 +155,36 @@ def test_a_notes_path_that_is_a_file_says_so(tmp_path):
     note.write_text("# Notes\n\nText.\n")
     with pytest.raises(NotesQAError, match=f"The notes folder {note} is a file, not a folder: set NOTES_DIR"):
         load_corpus(note)
+
+
+def test_a_utf16_note_is_read_by_its_byte_order_mark_and_an_empty_folder_says_so(tmp_path):
+    from ingest.index import load_corpus
+
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    assert load_corpus(notes).warnings == [
+        f"{notes} holds no notes (.md, .markdown, .txt files, hidden folders left out): add some, or set NOTES_DIR "
+        "to the folder that holds them"]
+    text = "---\ntitle: Gletscher\n---\n# Gletscher\n\n## Tempo\n\nGletscher im Tal fließen neun Meter pro Jahr.\n"
+    (notes / "windows.md").write_bytes(text.encode("utf-16"))  # Notepad's "Unicode": UTF-16 with a mark
+    corpus = load_corpus(notes)
+    assert not corpus.skipped and not corpus.warnings
+    assert [(s.heading, s.text) for s in corpus.notes[0].content_sections] == [
+        ("Tempo", "Gletscher im Tal fließen neun Meter pro Jahr.")]
+    assert notes_meta(notes)["windows.md"].title == "Gletscher"
+
+
+def test_lists_and_quotes_nested_ten_thousand_deep_are_shown_at_a_bounded_depth():
+    from markdown_it import MarkdownIt
+
+    from ui.notes import MAX_SHOWN_NESTING, display_markdown
+
+    parser = MarkdownIt("commonmark", {"maxNesting": 100_000})
+    for deep in ("- " * 10_000 + "x", "1. " * 10_000 + "x", "> " * 10_000 + "x",
+                 "\n".join("  " * i + f"- level {i}" for i in range(2_000))):
+        shown, _ = display_markdown(deep, "deep.md")
+        nesting = max(t.level for t in parser.parse(shown)) // 2  # a list level is a list and an item
+        assert nesting <= MAX_SHOWN_NESTING + 1
+        assert shown.rstrip().endswith(("x", "level 1999"))  # the words stay
+    shallow = "- a\n  - b\n    - c\n\n> q\n> > r"
+    assert display_markdown(shallow, "ok.md")[0] == shallow

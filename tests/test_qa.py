@@ -224,6 +224,22 @@ def test_a_megabyte_of_history_is_trimmed_like_a_question(notes_qa):
     assert answer.retrieval.query.startswith("Tell me about DynamoDB Streams")
 
 
+def test_cli_output_into_a_pipe_closed_early_ends_quietly(seed_settings):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NOTES_", "CHROMA_"))}
+    env.update(PYTHONPATH=str(REPO), NOTES_DIR=str(seed_settings.notes_dir), CHROMA_DIR=str(seed_settings.chroma_dir))
+    for command in (["ask", "How long can a Lambda function run?", "--json"], ["batch"]):
+        read, write = os.pipe()
+        os.close(read)  # as `| head -1` does once it has its line: whatever comes next has no reader
+        done = subprocess.run([sys.executable, "-m", "qa", *command], env=env, stdout=write, stderr=subprocess.PIPE,
+                              input=b'{"id": 1, "question": "What is DAX?"}\n', timeout=300)
+        os.close(write)
+        assert done.returncode == 0 and done.stderr == b"", done.stderr.decode()[-500:]
+
+
 def test_cli_builds_the_index_when_there_is_none(tmp_path):
     notes = tmp_path / "notes"
     notes.mkdir()
