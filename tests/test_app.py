@@ -527,6 +527,78 @@ def test_run_sh_listens_on_loopback_only_by_default(tmp_path):
                 socket.create_connection((outside, port), timeout=2).close()
 
 
+def interrupt_call(monkeypatch, owner, name: str, *, number: int = 1) -> list[int]:
+    """Make call `number` of `owner.name` end the script run the way Streamlit does when the user sends another
+    question or clicks while it runs (StopException at a Streamlit call); returns the call count."""
+    from streamlit.runtime.scriptrunner_utils.exceptions import StopException
+
+    real, calls = getattr(owner, name), [0]
+
+    def interrupted(*args, **kwargs):
+        calls[0] += 1
+        if calls[0] == number:
+            raise StopException()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, interrupted)
+    return calls
+
+
+def test_a_question_interrupted_by_the_next_one_is_answered_first_never_left_unanswered(
+        monkeypatch, seed_settings, tmp_path):
+    from qa.records import Records
+
+    monkeypatch.setenv("APP_DB", str(tmp_path / "app.sqlite3"))
+    at = start_app(monkeypatch, seed_settings.notes_dir, seed_settings.chroma_dir)
+    from qa.service import NotesQA
+
+    interrupt_call(monkeypatch, NotesQA, "ask")
+    at.chat_input[0].set_value("How long can a Lambda function run?").run()  # stopped while answering
+    assert not at.exception and at.session_state["messages"] == []
+    reply = ask(at, "What does DAX cache?")  # sent 0.3 s later
+    turns = at.session_state["messages"]
+    assert [(m["role"], m["content"][:40]) for m in turns[::2]] == [
+        ("user", "How long can a Lambda function run?"), ("user", "What does DAX cache?")]
+    assert "900 seconds" in turns[1]["content"] and "DAX" in reply["content"] and not reply.get("error")
+    stored = Records(tmp_path / "app.sqlite3").load_conversation(at.query_params["c"])
+    assert [m["role"] for m in stored] == ["user", "assistant", "user", "assistant"]
+
+
+def test_a_rebuild_interrupted_by_a_click_finishes_and_leaves_a_working_index(monkeypatch, fresh_index, model):
+    import shutil
+    import time
+
+    from ingest.index import sync_index
+    from qa.store import open_index
+
+    first = sync_index(fresh_index, model, progress=False)
+    at = start_app(monkeypatch, fresh_index.notes_dir, fresh_index.chroma_dir)
+    shutil.rmtree(fresh_index.chroma_dir)
+    at.run()
+    assert any("was deleted or moved" in e.value for e in at.sidebar.error)
+    # The user types while it rebuilds: the run is stopped at its first progress update, after the drop.
+    from streamlit.delta_generator import DeltaGenerator
+
+    calls = interrupt_call(monkeypatch, DeltaGenerator, "progress", number=2)
+    next(b for b in at.sidebar.button if b.label == "Rebuild the index").click().run()
+    assert calls[0] >= 2 and not at.exception
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:  # no further run of the page: the rebuild goes on by itself
+        try:
+            state = open_index(fresh_index, model=model.name).read_state()
+        except Exception:  # noqa: BLE001 - not created yet
+            state = None
+        if state is not None and state.generation > first.generation and state.chunks == first.chunks:
+            break
+        time.sleep(0.5)
+    else:
+        raise AssertionError("the interrupted rebuild did not finish")
+    at.run()
+    assert not at.exception and not at.sidebar.error, [e.value for e in at.sidebar.error]
+    reply = ask(at, "How long can a Lambda function run?")
+    assert not reply.get("error") and reply["answer"]["citations"][0]["anchor"] == "15"
+
+
 def test_feedback_is_kept_with_the_answer_and_survives_a_restart(monkeypatch, seed_settings, tmp_path):
     from qa.records import Records
 

@@ -94,20 +94,12 @@ def _build_lock(key: tuple) -> threading.Lock:
 
 
 def build_index(settings: Settings, model, *, rebuild: bool = False, container=None):
-    """Run ingest with a progress bar in `container` (the page by default); returns the report."""
-    from ingest.index import sync_index
+    """Run ingest in its own thread (ui/reindex.py, so a rerun never aborts it) with a progress bar in
+    `container` (the page by default); returns the report, or raises the ingest's error."""
+    from ui import reindex
 
-    where = container or st
-    bar = where.progress(0.0, text="Reading the notes…")
-
-    def on_progress(done: int, total: int) -> None:
-        bar.progress(done / total if total else 1.0, text=f"Embedding {done} / {total} chunks…")
-
-    try:
-        report = sync_index(settings, model, rebuild=rebuild, progress=False, on_progress=on_progress)
-    finally:
-        bar.empty()
-    return report
+    job = reindex.start_ingest(settings_key(settings), settings, model, rebuild=rebuild)
+    return reindex.wait_for_ingest(job, container or st)
 
 
 def _load(settings: Settings) -> NotesQA:

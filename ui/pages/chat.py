@@ -12,6 +12,7 @@ from ui.export import conversation_markdown
 from ui.markdown import escape_markdown
 
 PENDING_KEY = "pending_question"  # a question to ask on the next run ("Search all notes")
+QUEUE_KEY = "unanswered_questions"  # asked, not yet answered and kept (see the loop at the end)
 ASK_PARAM = "ask"  # ?ask=…: a question to ask on arrival (the Evaluation page's "ask again")
 STREAM_DELAY_S = 0.015  # per word: the answer appears progressively, the whole of it within a second
 AVATARS = {"user": ":material/person:", "assistant": ":material/menu_book:"}
@@ -172,7 +173,10 @@ def ask(question: str, earlier: list[dict], on_token=None) -> dict:
 # max_chars: a longer paste is trimmed by the pipeline, with a notice under the answer, not refused silently.
 question = st.chat_input("Ask a question about your notes", disabled=qa is None)
 question = question or st.session_state.pop(PENDING_KEY, None) or st.query_params.pop(ASK_PARAM, None)
-asking = bool(question and question.strip())
+queue: list[str] = st.session_state.setdefault(QUEUE_KEY, [])
+if question and question.strip():
+    queue.append(question)
+asking = bool(queue)
 
 title, tools = st.columns([3, 2], vertical_alignment="bottom")
 title.title("Ask your notes")
@@ -205,10 +209,12 @@ if not messages and not asking and qa is not None:
 for number, message in enumerate(messages):
     show_message(message, str(number))
 
-if asking:
+# Questions wait here until their answer is kept: Streamlit stops a run when the user sends another
+# question, and the stopped one is answered first on the next run (never left unanswered in the history).
+while queue:
+    question = queue[0]
     earlier = list(messages)
-    messages.append(answers.user_message(question))
-    show_message(messages[-1])
+    show_message(answers.user_message(question))
     with st.chat_message("assistant", avatar=AVATARS["assistant"]):
         draft = st.empty()
         try:
@@ -229,16 +235,16 @@ if asking:
             reply = answers.error_message(str(exc))
         except Exception as exc:  # the page boundary: a message, never a stack trace
             reply = answers.error_message(state.unexpected(exc, "Answering"))
+        queue.pop(0)  # the turn is kept whole: question and answer together
+        messages += [answers.user_message(question), reply]
+        conversation = conversations.conversation_to_write()
+        if store is not None:
+            state.kept(store.save_conversation, conversation, messages)
         if reply.get("error"):
             st.error(reply["error"], icon=":material/error:")
         else:
             st.write_stream(answers.stream_tokens(reply, STREAM_DELAY_S))
-            show_details(reply, str(len(messages)))
-        messages.append(reply)
-        conversation = conversations.conversation_to_write()
-        if store is not None:
-            state.kept(store.save_conversation, conversation, messages)
-        if not reply.get("error"):
+            show_details(reply, str(len(messages) - 1))
             show_feedback(reply, len(messages) - 1)
 
 with toolbar:
