@@ -16,6 +16,7 @@ import re
 import sys
 from pathlib import Path
 
+from qa.errors import NotesQAError
 from qa.records import Feedback, Records
 
 REFUSE = "should have refused"
@@ -67,9 +68,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: there is no feedback store at {db}: rate answers in the app first (or pass --db).",
               file=sys.stderr)
         return 2
-    written, left = export(Records(Path(db)), args.export)
+    try:
+        records = Records(Path(db))
+        written, left = export(records, args.export)
+    except NotesQAError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except OSError as exc:
+        print(f"error: cannot write {args.export} ({exc.strerror or exc}): give --export a file in a folder you "
+              "can write.", file=sys.stderr)
+        return 2
+    damaged = f"; {records.unreadable} damaged ratings skipped" if records.unreadable else ""
     print(f"{written} rated questions written to {args.export} ({left} left out: a 👎 that does not say what "
-          f"the right answer is). Review them, then: python -m eval --questions {args.export}")
+          f"the right answer is{damaged}). Review them, then: python -m eval --questions {args.export}")
     return 0
 
 

@@ -47,4 +47,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from qa.pipes import run_quietly_in_pipes
+
+    sys.exit(run_quietly_in_pipes(main))

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import fcntl
 import hashlib
 import os
+import stat
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -21,7 +23,7 @@ from qa.errors import NotesQAError
 from qa.keyword import cached_keyword_index, fit_keyword_index, save_keyword_index
 from qa.settings import Settings
 from qa.text import plural
-from qa.store import ALIVE, IndexState, NotesIndex, drop_index, is_alive, open_index
+from qa.store import ALIVE, IndexState, NotesIndex, drop_index, is_alive, open_index, store_errors
 
 NOTE_SUFFIXES = (".md", ".markdown", ".txt")
 DEFAULT_WRITE_BATCH = 256
@@ -66,19 +68,34 @@ class NotesCorpus:
 
     notes: list[ParsedNote]
     skipped: list[str]
+    notices: list[str] = field(default_factory=list)  # about the folder as a whole
 
     @property
     def warnings(self) -> list[str]:
-        return [w for n in self.notes for w in n.warnings]
+        return self.notices + [w for n in self.notes for w in n.warnings]
 
 
 class SkipFile(Exception):
     """A file that cannot be indexed; the message is the reason."""
 
 
-def iter_note_files(notes_dir: Path) -> Iterator[Path]:
-    """Markdown and text files under `notes_dir`, nested folders included, hidden ones excluded."""
-    for root, dirs, files in os.walk(notes_dir, followlinks=False):
+class UnreadableFolder(NotesQAError):
+    """A folder of the notes cannot be listed: indexing it as empty would remove every note in it."""
+
+
+def iter_note_files(notes_dir: Path, *, skip_unreadable: bool = False) -> Iterator[Path]:
+    """Markdown and text files under `notes_dir`, nested folders included, hidden ones excluded. A folder
+    that cannot be listed raises `UnreadableFolder` (or, with `skip_unreadable`, is left out: for views)."""
+    def refuse(exc: OSError) -> None:
+        if skip_unreadable:
+            return
+        folder = Path(exc.filename or notes_dir)
+        which = "notes folder" if folder == Path(notes_dir) else "folder"
+        raise UnreadableFolder(
+            f"The {which} {folder} cannot be read ({exc.strerror or type(exc).__name__}): fix its permissions "
+            f"(or move it out of {notes_dir}), then index again; the index was left as it was.") from exc
+
+    for root, dirs, files in os.walk(notes_dir, onerror=refuse, followlinks=False):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
             if not name.startswith(".") and name.lower().endswith(NOTE_SUFFIXES):
@@ -90,32 +107,59 @@ def notes_stamp(notes_dir: Path) -> str:
     cheap enough to ask every few seconds whether the notes changed since they were indexed."""
     digest = hashlib.sha1()
     if Path(notes_dir).is_dir():
-        for path in iter_note_files(Path(notes_dir)):
-            try:
-                stat = path.stat()
-            except OSError:
-                continue
-            digest.update(f"{path.relative_to(notes_dir).as_posix()}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+        try:
+            for path in iter_note_files(Path(notes_dir)):
+                try:
+                    info = path.stat()
+                except OSError:
+                    continue
+                digest.update(f"{path.relative_to(notes_dir).as_posix()}\0{info.st_size}\0{info.st_mtime_ns}\n".encode())
+        except UnreadableFolder as exc:  # a change to flag: re-indexing then says what is wrong
+            digest.update(str(exc).encode())
     return digest.hexdigest()
+
+
+def read_note_bytes(path: Path, notes_dir: Path, *, max_bytes: int, limit: int = -1) -> bytes:
+    """The bytes of a note file (the first `limit`, or all), or `SkipFile` when it is a symlink out of the
+    folder, not a regular file or too big. Opened without blocking: a FIFO or a device named `x.md` never
+    hangs a reader, and the file type is checked on the open file itself."""
+    real = path.resolve()
+    if path.is_symlink() and not real.is_relative_to(notes_dir.resolve()):
+        raise SkipFile("symlink pointing outside the notes folder")
+    with os.fdopen(os.open(real, os.O_RDONLY | os.O_NONBLOCK), "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise SkipFile("not a regular file")
+        if info.st_size > max_bytes:
+            raise SkipFile(f"{info.st_size / 1e6:.1f} MB is over the {max_bytes / 1e6:.0f} MB limit")
+        return handle.read(limit)
+
+
+# Byte order marks, UTF-32 first (its little-endian mark begins with UTF-16's): editors on Windows save
+# "Unicode" notes as UTF-16 with a mark, whose NUL bytes must not read as a binary file.
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF16_LE, "utf-16"),
+         (codecs.BOM_UTF16_BE, "utf-16"))
+
+
+def note_encoding(data: bytes) -> str:
+    """The encoding a note's first bytes announce: UTF-16/32 by their mark, else UTF-8 (mark or not)."""
+    return next((name for bom, name in _BOMS if data.startswith(bom)), "utf-8-sig")
+
+
+def decode_note(data: bytes) -> str:
+    """A note's bytes as text: UTF-8 (with or without a mark), or UTF-16/32 with a mark; `SkipFile` otherwise."""
+    encoding = note_encoding(data)
+    if encoding == "utf-8-sig" and b"\x00" in data[:8192]:
+        raise SkipFile("binary file")
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise SkipFile(f"not {encoding.removesuffix('-sig').upper()} (byte {exc.start})") from None
 
 
 def read_note(path: Path, notes_dir: Path, *, max_bytes: int) -> str:
     """The note's text, or `SkipFile` with the reason (outside the folder, too big, binary, empty…)."""
-    real = path.resolve()
-    if path.is_symlink() and not real.is_relative_to(notes_dir.resolve()):
-        raise SkipFile("symlink pointing outside the notes folder")
-    if not real.is_file():
-        raise SkipFile("not a regular file")
-    size = real.stat().st_size
-    if size > max_bytes:
-        raise SkipFile(f"{size / 1e6:.1f} MB is over the {max_bytes / 1e6:.0f} MB limit")
-    data = real.read_bytes()
-    if b"\x00" in data[:8192]:
-        raise SkipFile("binary file")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise SkipFile(f"not UTF-8 (byte {exc.start})") from None
+    text = decode_note(read_note_bytes(path, notes_dir, max_bytes=max_bytes))
     if not text.strip():
         raise SkipFile("empty file")
     return text
@@ -123,6 +167,9 @@ def read_note(path: Path, notes_dir: Path, *, max_bytes: int) -> str:
 
 def load_corpus(notes_dir: Path, *, max_bytes: int = 5 * 1024 * 1024) -> NotesCorpus:
     """Parse every note under `notes_dir`; bad files are skipped with a reason, never fatal."""
+    if notes_dir.exists() and not notes_dir.is_dir():
+        raise NotesQAError(f"The notes folder {notes_dir} is a file, not a folder: set NOTES_DIR (or --notes) "
+                           "to the folder that holds your notes.")
     if not notes_dir.is_dir():
         raise NotesQAError(f"The notes folder {notes_dir} does not exist: create it or set NOTES_DIR.")
     notes, skipped = [], []
@@ -139,7 +186,10 @@ def load_corpus(notes_dir: Path, *, max_bytes: int = 5 * 1024 * 1024) -> NotesCo
                            if any(s.is_navigation for s in note.sections) else ""))
             continue
         notes.append(note)
-    return NotesCorpus(notes, skipped)
+    notices = [] if notes or skipped else [
+        f"{notes_dir} holds no notes ({', '.join(NOTE_SUFFIXES)} files, hidden folders left out): add some, or "
+        "set NOTES_DIR to the folder that holds them"]
+    return NotesCorpus(notes, skipped, notices)
 
 
 @contextlib.contextmanager
@@ -181,10 +231,11 @@ def _embed_and_add(index: NotesIndex, model: EmbeddingModel, chunks: list[Chunk]
         vectors = model.embed_documents([c.embed_text for c in batch])
         # Raw chromadb upsert rather than langchain's add_texts: we store the display text while the
         # vector is of the heading-prefixed text, and write generation fields for the commit protocol.
-        index.collection.upsert(
-            ids=[c.id for c in batch], embeddings=vectors, documents=[c.text for c in batch],
-            metadatas=[_stored_metadata(c, generation) for c in batch],
-        )
+        with store_errors(index.settings):
+            index.collection.upsert(
+                ids=[c.id for c in batch], embeddings=vectors, documents=[c.text for c in batch],
+                metadatas=[_stored_metadata(c, generation) for c in batch],
+            )
         done += len(batch)
         bar.update(len(batch))
         if on_progress:
@@ -280,15 +331,20 @@ def sync_index(settings: Settings, model: EmbeddingModel, *, rebuild: bool = Fal
 
         if garbage:  # invisible to readers: left by an interrupted run, or retired long enough ago
             for batch in _batches(garbage, DEFAULT_WRITE_BATCH):
-                index.collection.delete(ids=batch)
+                with store_errors(settings):
+                    index.collection.delete(ids=batch)
         if to_embed:
             _embed_and_add(index, model, to_embed, new_gen, batch_size=settings.embed_batch_size,
                            progress=progress, on_progress=on_progress)
         for start in range(0, len(relabel_ids), DEFAULT_WRITE_BATCH):
-            index.collection.update(ids=relabel_ids[start:start + DEFAULT_WRITE_BATCH],
-                                    metadatas=relabel_mds[start:start + DEFAULT_WRITE_BATCH])
+            with store_errors(settings):
+                index.collection.update(ids=relabel_ids[start:start + DEFAULT_WRITE_BATCH],
+                                        metadatas=relabel_mds[start:start + DEFAULT_WRITE_BATCH])
         report.embedded = len(to_embed)
-        changed = bool(to_embed or relabel_ids or leftovers) or state.generation == 0
+        # A run killed before its commit leaves chunks that need neither embedding nor relabelling but are
+        # not alive yet: what decides a commit is whether readers' chunks differ from the notes' chunks.
+        alive_now = {cid for cid, md in stored.items() if is_alive(md, committed)}
+        changed = bool(relabel_ids or leftovers) or alive_now != desired.keys() or state.generation == 0
         generation = new_gen if changed else committed
         previous = cached_keyword_index(index, committed, cache_dir=settings.keyword_cache) if committed else None
         known = previous.unit_vectors if previous is not None else {}

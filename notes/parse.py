@@ -9,21 +9,18 @@ of in-page links, a lone "Back to top" link).
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
-
-import yaml
 
 from markdown_it.token import Token
 
 from notes.blocks import in_page_links_only
+from notes.front_matter import normalize_newlines, read_front_matter
 from notes.markdown import parse_tokens
-from notes.model import NoteMeta, ParsedNote, Section
+from notes.model import ParsedNote, Section
 from notes.slug import Slugger
 
 _ANCHOR_TAG = re.compile(r"""<a\s+(?:name|id)\s*=\s*["']([^"']+)["'][^>]*>\s*(?:</a>)?""", re.IGNORECASE)
 _ANCHOR_ONLY = re.compile(rf"^\s*(?:{_ANCHOR_TAG.pattern}\s*)+$", re.IGNORECASE)
-_LIST_FIELD = re.compile(r"[,\s]+")
 
 
 @dataclass
@@ -85,40 +82,6 @@ def _navigation_lines(tokens: list[Token]) -> set[int]:
     return toc
 
 
-_YAML_FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)?---[ \t]*(?:\n|\Z)", re.S)
-_TOML_FRONT_MATTER = re.compile(r"\A\+\+\+[ \t]*\n(.*?\n)?\+\+\+[ \t]*(?:\n|\Z)", re.S)
-
-
-def read_front_matter(text: str, source: str = "", warnings: list[str] | None = None) -> NoteMeta:
-    """A note's front matter (YAML between `---`, or TOML between `+++`) without parsing the rest.
-
-    Bad front matter is ignored, with a warning; `title` falls back to the file name.
-    """
-    fields, stem = None, source.rsplit("/", 1)[-1].rsplit(".", 1)[0]
-    yaml_match, toml_match = _YAML_FRONT_MATTER.match(text), _TOML_FRONT_MATTER.match(text)
-    try:
-        if yaml_match:
-            fields = yaml.safe_load(yaml_match.group(1) or "")
-        elif toml_match:
-            fields = tomllib.loads(toml_match.group(1) or "")
-    except (yaml.YAMLError, tomllib.TOMLDecodeError) as exc:
-        if warnings is not None:
-            warnings.append(f"{source}:1: the front matter cannot be read ({str(exc).splitlines()[0]}); ignored")
-    if not isinstance(fields, dict):
-        return NoteMeta(title=stem)
-
-    def listed(value) -> tuple[str, ...]:
-        if isinstance(value, str):
-            value = [v for v in _LIST_FIELD.split(value) if v]
-        if not isinstance(value, (list, tuple)):
-            return ()
-        return tuple(dict.fromkeys(str(v).strip().lstrip("#") for v in value if str(v).strip()))
-
-    title = str(fields.get("title") or "").strip() or stem
-    return NoteMeta(title=title, tags=listed(fields.get("tags")), aliases=listed(fields.get("aliases")),
-                    fields=fields)
-
-
 def _explicit_anchor(lines: list[str], heading_line: int) -> tuple[str | None, int | None]:
     """(anchor, its line) of a line made only of `<a name>` tags above a heading (blank lines between)."""
     i = heading_line - 1
@@ -132,6 +95,7 @@ def _explicit_anchor(lines: list[str], heading_line: int) -> tuple[str | None, i
 def parse_note(text: str, source: str) -> ParsedNote:
     """Split one note into sections; warnings name the file and line and say what was odd."""
     note = ParsedNote(source=source)
+    text = normalize_newlines(text)
     tokens, prepared = parse_tokens(text)
     note.meta = read_front_matter(text, source, note.warnings)
     lines = text.split("\n")

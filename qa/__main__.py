@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from qa.errors import BadQuestion, NotesQAError
-from qa.conversation import clean_question
+from qa.conversation import clean_history, clean_question
 
 EXIT_BAD_USAGE = 2
 
@@ -50,28 +50,6 @@ def format_text(answer) -> str:
     return "\n".join(lines)
 
 
-def run_batch(qa, args) -> int:
-    """One JSON line out per JSON line in, same order and id; a bad line gets an `error` field."""
-    for number, line in enumerate(sys.stdin, start=1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-            if not isinstance(item, dict) or "question" not in item:
-                raise ValueError("expected an object with a 'question'")
-        except ValueError as exc:
-            print(json.dumps({"id": None, "error": f"line {number}: {exc}"}), flush=True)
-            continue
-        try:
-            answer = qa.answer(item.get("question") or "", history=item.get("history"), k=args.k,
-                               source=args.source, under=args.under, tags=tuple(args.tag), mode=args.mode)
-            out = {"id": item.get("id"), **answer.to_dict()}
-        except BadQuestion as exc:
-            out = {"id": item.get("id"), "question": item.get("question"), "error": str(exc)}
-        print(json.dumps(out, ensure_ascii=False), flush=True)
-    return 0
-
-
 def read_history(path: Path) -> list[dict]:
     """Earlier turns from a file: a JSON list of {role, content}, or one such object per line."""
     try:
@@ -84,10 +62,10 @@ def read_history(path: Path) -> list[dict]:
     except ValueError as exc:
         raise BadQuestion(f"The history file {path} is not JSON ({exc}): write a list of "
                           '{"role": "user" | "assistant", "content": "…"}.') from exc
-    if not all(isinstance(t, dict) and t.get("role") in ("user", "assistant", "system")
-               and isinstance(t.get("content"), str) for t in turns):
-        raise BadQuestion(f'Each turn in {path} must be {{"role": "user" | "assistant", "content": "…"}}.')
-    return turns
+    try:
+        return clean_history(turns)
+    except BadQuestion:
+        raise BadQuestion(f'Each turn in {path} must be {{"role": "user" | "assistant", "content": "…"}}.') from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -105,7 +83,9 @@ def main(argv: list[str] | None = None) -> int:
         options = {"k": args.k, "source": args.source, "under": args.under, "tags": tuple(args.tag),
                    "mode": args.mode}
         if args.command == "batch":
-            return run_batch(qa, args)
+            from qa.batch import run_batch
+
+            return run_batch(qa, options, retry_s=qa.settings.chroma_retry_s)
         if args.command == "chat":
             from qa.chat import run_chat
 
@@ -124,4 +104,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from qa.pipes import run_quietly_in_pipes
+
+    sys.exit(run_quietly_in_pipes(main))

@@ -18,11 +18,16 @@ _CONTINUES = re.compile(
 _PARTICLES = frozenset("off on up out in into from to for with away down back over again now then too".split())
 MIN_STANDALONE_TERMS = 3
 MAX_QUESTION_CHARS = 2000
+MAX_HISTORY_TURNS = 20  # earlier turns kept (the newest); follow-ups only ever use the last standalone question
+ROLES = ("user", "assistant", "system")
 NO_QUESTION = "I couldn't find a question there: type your question in words."
+BAD_HISTORY = ('The history must be a list of {"role": "user" | "assistant", "content": "…"} turns, oldest first.')
 
 
 def clean_question(question: str | None) -> tuple[str, str | None]:
-    """The question to answer and a notice if it was trimmed; empty or wordless input is refused."""
+    """The question to answer and a notice if it was trimmed; empty, wordless or non-text input is refused."""
+    if question is not None and not isinstance(question, str):
+        raise BadQuestion(f"The question must be text, not {type(question).__name__}: write it in quotes.")
     text = " ".join((question or "").split())
     if not text:
         raise BadQuestion("The question is empty: type a question about your notes.")
@@ -31,6 +36,17 @@ def clean_question(question: str | None) -> tuple[str, str | None]:
     if len(text) > MAX_QUESTION_CHARS:
         return text[:MAX_QUESTION_CHARS], f"The question was trimmed to its first {MAX_QUESTION_CHARS} characters."
     return text, None
+
+
+def clean_history(history: list[dict] | None) -> list[dict]:
+    """The earlier turns to use, checked like a question: {role, content} objects (else `BadQuestion`), the
+    newest `MAX_HISTORY_TURNS`, each trimmed to `MAX_QUESTION_CHARS` (a pasted megabyte is never searched)."""
+    if history is None:
+        return []
+    if not isinstance(history, list) or not all(
+            isinstance(t, dict) and t.get("role") in ROLES and isinstance(t.get("content"), str) for t in history):
+        raise BadQuestion(BAD_HISTORY)
+    return [{**t, "content": t["content"][:MAX_QUESTION_CHARS]} for t in history[-MAX_HISTORY_TURNS:]]
 
 
 def _relative_that(question: str, match: re.Match) -> bool:

@@ -25,3 +25,7 @@ class ModelUnavailable(NotesQAError):
 
 class BadQuestion(NotesQAError):
     """The question is empty or unusable."""
+
+
+class RecordsUnavailable(NotesQAError):
+    """The conversations and feedback file (`APP_DB`) cannot be used; answers still work, they are not kept."""

@@ -9,10 +9,14 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import secrets
 import time
-import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from qa.errors import RecordsUnavailable
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS conversations (id TEXT PRIMARY KEY, updated REAL NOT NULL, messages TEXT NOT NULL);
@@ -23,6 +27,22 @@ CREATE TABLE IF NOT EXISTS feedback (
     UNIQUE (conversation, turn));
 """
 COMMENTS = ("wrong section", "should have refused", "missed part of the answer", "too long")
+COLUMNS = {"conversations": {"id", "updated", "messages"},
+           "feedback": {"id", "conversation", "turn", "question", "history", "answer", "generation", "rating",
+                        "comment", "created"}}
+NOT_KEPT = "answers still work, they are just not kept"
+
+
+def explain_failure(path: Path, exc: sqlite3.Error) -> RecordsUnavailable:
+    """One sentence for a SQLite error on `APP_DB`: what is wrong with the file and what to do."""
+    reason = str(exc)
+    if "readonly" in reason or "read-only" in reason:
+        problem, fix = "is read-only", "make it writable or set APP_DB to another file"
+    elif "not a database" in reason:
+        problem, fix = "is not a SQLite database", "set APP_DB to another file (it is created)"
+    else:
+        problem, fix = f"cannot be used ({reason})", "check it or set APP_DB to another file"
+    return RecordsUnavailable(f"The conversations file {path} (APP_DB) {problem}: {fix}; {NOT_KEPT}.")
 
 
 @dataclass
@@ -41,26 +61,64 @@ class Feedback:
 
 
 def new_conversation_id() -> str:
-    return uuid.uuid4().hex[:12]
+    """An unguessable id (128 random bits): a conversation's address is all it takes to read it."""
+    return secrets.token_urlsafe(16)
 
 
 class Records:
-    """The SQLite store; safe to share between the app's threads (one connection per call)."""
+    """The SQLite store; safe to share between the app's threads (one connection per call). Every method
+    raises `RecordsUnavailable` (one sentence) when the file cannot be used."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
         self._lock = threading.Lock()
+        self.unreadable = 0  # ratings the last `feedback()` left out (a damaged row)
         with self._connect() as db:
+            self._check_tables(db)
             db.executescript(SCHEMA)
 
-    def _connect(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        return sqlite3.connect(self.path, timeout=10)
+    def _check_tables(self, db: sqlite3.Connection) -> None:
+        """Refuse a file that holds something else: writing our tables into it would mix two programs' data."""
+        names = [n for (n,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+                 if not n.startswith("sqlite_")]
+        other = [n for n in names if n not in COLUMNS or not COLUMNS[n] <= {
+            row[1] for row in db.execute(f"PRAGMA table_info({json.dumps(n)})")}]
+        if other:
+            raise RecordsUnavailable(
+                f"The file {self.path} set as APP_DB holds other data (tables {', '.join(sorted(other)[:5])}): set "
+                f"APP_DB to a new file (it is created); {NOT_KEPT}.")
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        """A connection in a transaction (committed on success); SQLite errors become one sentence."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, timeout=10)
+        except (OSError, sqlite3.Error) as exc:
+            raise RecordsUnavailable(f"The conversations file {self.path} (APP_DB) cannot be opened ({exc}): set "
+                                     f"APP_DB to a file in a folder you can write; {NOT_KEPT}.") from exc
+        try:
+            with db:
+                yield db
+        except sqlite3.Error as exc:
+            raise explain_failure(self.path, exc) from exc
+        finally:
+            db.close()
 
     def load_conversation(self, conversation: str) -> list[dict] | None:
+        """The messages of a conversation, or None when there is none; a damaged one is one sentence."""
         with self._connect() as db:
             row = db.execute("SELECT messages FROM conversations WHERE id = ?", (conversation,)).fetchone()
-        return json.loads(row[0]) if row else None
+        if row is None:
+            return None
+        try:
+            messages = json.loads(row[0])
+        except (TypeError, ValueError):
+            messages = None
+        if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
+            raise RecordsUnavailable(f"The conversation {conversation} in {self.path} (APP_DB) is damaged and cannot "
+                                     "be shown: it starts over here (your next question replaces it).")
+        return messages
 
     def save_conversation(self, conversation: str, messages: list[dict]) -> None:
         with self._lock, self._connect() as db:
@@ -80,11 +138,20 @@ class Records:
                  json.dumps(answer, ensure_ascii=False), generation, int(rating), comment, time.time()))
 
     def feedback(self) -> list[Feedback]:
-        """Every rating, oldest first."""
+        """Every readable rating, oldest first; damaged rows are left out and counted in `unreadable`."""
         with self._connect() as db:
             rows = db.execute("SELECT conversation, turn, question, history, answer, generation, rating, comment, "
                               "created FROM feedback ORDER BY created").fetchall()
-        return [Feedback(c, t, q, json.loads(h), json.loads(a), g, r, m, at) for c, t, q, h, a, g, r, m, at in rows]
+        out = []
+        for c, t, q, h, a, g, r, m, at in rows:
+            try:
+                history, answer = json.loads(h), json.loads(a)
+            except (TypeError, ValueError):
+                continue
+            if isinstance(history, list) and isinstance(answer, dict) and isinstance(q, str):
+                out.append(Feedback(c, t, q, history, answer, g, r, m, at))
+        self.unreadable = len(rows) - len(out)
+        return out
 
     def counts(self) -> tuple[int, int]:
         """(👍, 👎)."""

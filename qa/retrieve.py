@@ -14,7 +14,7 @@ from notes.model import HEADING_PATH_SEPARATOR, TAG_SEPARATOR, SectionAddress
 from qa.embeddings import EmbeddingModel
 from qa.keyword import KeywordIndex, load_keyword_index
 from qa.errors import IndexMissing, NotesQAError, StoreUnavailable
-from qa.store import NotesIndex, alive_filter, explain_failure, folder_stamp, is_alive
+from qa.store import NotesIndex, alive_filter, client_epoch, explain_failure, folder_stamp, is_alive
 
 DEFAULT_K = 5
 DEFAULT_CANDIDATES = 30
@@ -132,6 +132,10 @@ class Retriever:
                                    f"python -m ingest --rebuild")
             if stamp != self.index.stamp:  # a new folder: nothing cached from the old one is valid
                 self._reopen_index(forget_keyword=True)
+            elif self.index.epoch != client_epoch() and self.reopen is not None:
+                # Another service of this process reread the folder, and ingest writes through its client:
+                # join it, or what is deleted or added through it stays invisible to this client's vectors.
+                self._reopen_index(fresh=False)
         try:
             return self.index.read_state().generation
         except Exception as exc:
@@ -145,15 +149,15 @@ class Retriever:
         except Exception:
             raise explain_failure(settings, first) from first
 
-    def _reopen_index(self, *, forget_keyword: bool = False) -> None:
+    def _reopen_index(self, *, forget_keyword: bool = False, fresh: bool = True) -> None:
         with self._lock:
-            self._reopen_locked(forget_keyword=forget_keyword)
+            self._reopen_locked(forget_keyword=forget_keyword, fresh=fresh)
 
-    def _reopen_locked(self, *, forget_keyword: bool = False) -> None:
-        """A fresh client and collection (the caller holds `_lock`)."""
+    def _reopen_locked(self, *, forget_keyword: bool = False, fresh: bool = True) -> None:
+        """A new client and collection (the caller holds `_lock`); `fresh` rereads the folder from disk."""
         if self.reopen is None:
             raise StoreUnavailable(f"The index in the {self.index.settings.index_location} changed; restart the app.")
-        self.index = self.reopen()
+        self.index = self.reopen(fresh=fresh)
         if forget_keyword:
             self._keyword = None
 
@@ -238,27 +242,34 @@ class Retriever:
         """
         where = alive_filter(generation)
         if source:
-            return self._query(vector, n_results, {"$and": where["$and"] + [{"source": source}]})
-        asked = n_results * DENSE_SPARE_FACTOR
-        result = self._query(vector, asked, None)
-        keep = [i for i, md in enumerate(result["metadatas"][0]) if is_alive(md, generation)][:n_results]
-        if len(keep) < n_results and len(result["ids"][0]) == asked:
-            return self._query(vector, n_results, where)
-        return {key: [[result[key][0][i] for i in keep]] for key in ("ids", "documents", "metadatas", "distances")}
+            result = self._query(vector, n_results, {"$and": where["$and"] + [{"source": source}]})
+        else:
+            asked = n_results * DENSE_SPARE_FACTOR
+            result = self._query(vector, asked, None)
+            if sum(md is not None and is_alive(md, generation) for md in result["metadatas"][0]) < n_results \
+                    and len(result["ids"][0]) == asked:
+                result = self._query(vector, n_results, where)
+        # A neighbour without a record (deleted since this client loaded its vectors) is dead too.
+        keep = [i for i, md in enumerate(result["metadatas"][0]) if md is not None and is_alive(md, generation)]
+        return {key: [[result[key][0][i] for i in keep[:n_results]]] for key in ("ids", "documents", "metadatas",
+                                                                                  "distances")}
 
     def _query(self, vector, n_results: int, where: dict | None) -> dict:
-        """One dense query; on an error, reopen the client once (another process may have written)."""
+        """One dense query; on an error, or neighbours whose records are gone (a client whose vector index
+        missed deletions made through another), reopen the client once and ask again."""
         def run(index):
             return index.collection.query(query_embeddings=[vector], n_results=n_results, where=where,
                                           include=["documents", "metadatas", "distances"])
         try:
-            return run(self.index)
+            result = run(self.index)
+            if self.reopen is None or all(md is not None for md in result["metadatas"][0]):
+                return result
         except Exception:
             if self.reopen is None:
                 raise
-            with self._lock:
-                self._reopen_locked()
-            return run(self.index)
+        with self._lock:
+            self._reopen_locked()
+        return run(self.index)
 
     @staticmethod
     def _group(hits, keyword: KeywordIndex, section_scores: dict) -> list[SectionHit]:

@@ -13,8 +13,8 @@ from functools import cached_property
 
 from qa.answer import RETRIEVED_FOR_ANSWER, Answer, UnitScorer, compose_answer
 from qa.answer_model import load_answer_model
+from qa.conversation import MAX_QUESTION_CHARS, clean_history, clean_question, condense_query  # noqa: F401
 from qa.reader import load_reader
-from qa.conversation import MAX_QUESTION_CHARS, clean_question, condense_query  # noqa: F401 (re-exported)
 from qa.embeddings import EmbeddingModel, load_embedding_model
 from qa.errors import IndexMissing
 from qa.retrieve import DEFAULT_K, Retriever
@@ -71,8 +71,10 @@ class NotesQA:
         self.retriever.committed_generation()
         return self.index.read_state()
 
-    def _reopen(self) -> NotesIndex:
-        if not self.settings.uses_server:
+    def _reopen(self, *, fresh: bool = True) -> NotesIndex:
+        """The index through a new client: `fresh` rereads the folder from disk (another process wrote it),
+        else this process's current client is joined (another part of the process already reread it)."""
+        if fresh and not self.settings.uses_server:
             forget_clients()
         return open_index(self.settings, model=self.model.name)
 
@@ -95,6 +97,7 @@ class NotesQA:
                **options) -> Answer:
         """Answer in the configured mode: extractive, or LLM (checked, with the extractive fallback).
         `chat_model` uses that LangChain chat model instead of the configured one (an Ollama the app found)."""
+        history = clean_history(history)
         use_llm = (mode or ("llm" if self.settings.llm_provider != "none" else "extractive")) == "llm"
         if not use_llm:
             return self.ask(question, history=history, **options)
@@ -116,6 +119,7 @@ class NotesQA:
         """Answer one question from the notes (extractive), with citations or an abstention."""
         started = time.perf_counter()
         text, notice = clean_question(question)
+        history = clean_history(history)
         keyword = self.retriever.keyword_index()  # one snapshot per question: no mixed generations
         query = condense_query(text, history, names=keyword.names)
         # The answer reads as many sections as it needs; `k` is how many the caller lists as retrieved.

@@ -27,6 +27,7 @@ class Settings(BaseSettings):
     chroma_ssl: bool = False
     chroma_headers: str | None = None  # JSON object, e.g. {"Authorization": "Bearer …"}
     chroma_timeout_s: float = 5.0
+    chroma_retry_s: float = 30.0  # how long `qa batch` waits for a Chroma server that stopped answering
     collection: str = DEFAULT_COLLECTION
     keyword_cache_dir: Path = Path(".keyword-cache")  # server mode only; a local index keeps its own
     embed_model: str = DEFAULT_EMBED_MODEL

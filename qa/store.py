@@ -12,10 +12,12 @@ import json
 import shutil
 import socket
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from qa.errors import IndexMissing, ModelMismatch, StoreUnavailable
+from qa.errors import IndexMissing, ModelMismatch, NotesQAError, StoreUnavailable
 from qa.settings import Settings
 
 ALIVE = 2**31 - 1  # retired_gen of a chunk that no generation has retired
@@ -123,11 +125,37 @@ def explain_failure(settings: Settings, exc: Exception) -> StoreUnavailable:
     )
 
 
+_client_epoch = 0  # bumped by forget_clients: indexes opened before it read through a client no one writes to
+
+
+@contextmanager
+def store_errors(settings: Settings) -> Iterator[None]:
+    """Chroma's own errors (a damaged folder, a server error) as `explain_failure`'s one sentence, so no
+    command shows a traceback; errors that already are one sentence pass through."""
+    try:
+        yield
+    except NotesQAError:
+        raise
+    except Exception as exc:
+        raise explain_failure(settings, exc) from exc
+
+
 def forget_clients() -> None:
-    """Drop chromadb's per-process client cache so the next `connect` rereads the folder from disk."""
+    """Drop chromadb's per-process client cache so the next `connect` rereads the folder from disk.
+
+    Clients opened before keep their own in-memory vector index, which no longer sees writes made
+    through the new one (a query then returns ids whose records are gone): `client_epoch` tells them.
+    """
+    global _client_epoch
     from chromadb.api.client import SharedSystemClient
 
     SharedSystemClient.clear_system_cache()
+    _client_epoch += 1
+
+
+def client_epoch() -> int:
+    """How many times this process dropped its Chroma clients (see `forget_clients`)."""
+    return _client_epoch
 
 
 def alive_filter(generation: int) -> dict:
@@ -147,12 +175,13 @@ def _is_not_found(exc: Exception) -> bool:
 class NotesIndex:
     """The chunk collection and its state record."""
 
-    def __init__(self, client, settings: Settings, collection, state_collection, stamp=None):
+    def __init__(self, client, settings: Settings, collection, state_collection, stamp=None, epoch: int = 0):
         self.client = client
         self.settings = settings
         self.collection = collection
         self.state_collection = state_collection
         self.stamp = stamp  # folder_stamp() when opened (local folders only)
+        self.epoch = epoch  # client_epoch() when opened: another one means this client may be stale
 
     @property
     def name(self) -> str:
@@ -167,28 +196,32 @@ class NotesIndex:
         return int((self.collection.metadata or {}).get("embed_dim", 0))
 
     def read_state(self) -> IndexState:
-        got = self.state_collection.get(ids=[STATE_ID], include=["documents"])
-        if not got["ids"]:
-            return IndexState(model=self.model, dimension=self.dimension)
-        data = json.loads(got["documents"][0])
-        known = {k: data.pop(k) for k in list(data) if k in IndexState.__dataclass_fields__}
-        return IndexState(**known, extra=data)
+        """The committed state; a damaged index (or a server error) is `explain_failure`'s one sentence."""
+        with store_errors(self.settings):
+            got = self.state_collection.get(ids=[STATE_ID], include=["documents"])
+            if not got["ids"]:
+                return IndexState(model=self.model, dimension=self.dimension)
+            data = json.loads(got["documents"][0])
+            known = {k: data.pop(k) for k in list(data) if k in IndexState.__dataclass_fields__}
+            return IndexState(**known, extra=data)
 
     def write_state(self, state: IndexState) -> None:
         """Commit: after this call readers see `state.generation`."""
         data = asdict(state)
         data.update(data.pop("extra"))
-        self.state_collection.upsert(
-            ids=[STATE_ID], embeddings=[[1.0]], documents=[json.dumps(data)],
-            metadatas=[{"generation": state.generation}],
-        )
+        with store_errors(self.settings):
+            self.state_collection.upsert(
+                ids=[STATE_ID], embeddings=[[1.0]], documents=[json.dumps(data)],
+                metadatas=[{"generation": state.generation}],
+            )
 
     def get_chunks(self, *, where: dict | None = None, include=("metadatas",), batch: int = DEFAULT_GET_BATCH) -> dict:
         """Every chunk matching `where`, fetched in pages (Chroma caps one `get`)."""
         out: dict[str, list] = {"ids": [], **{k: [] for k in include}}
         offset = 0
         while True:
-            page = self.collection.get(where=where, include=list(include), limit=batch, offset=offset)
+            with store_errors(self.settings):
+                page = self.collection.get(where=where, include=list(include), limit=batch, offset=offset)
             out["ids"].extend(page["ids"])
             for k in include:
                 out[k].extend(page[k])
@@ -200,6 +233,7 @@ class NotesIndex:
 def open_index(settings: Settings, *, model: str, dimension: int | None = None, create: bool = False,
                client=None) -> NotesIndex:
     """Open (or with `create`, make) the collection built by `model`; never mix models."""
+    epoch = client_epoch()
     client = client or connect(settings)
     stamp = folder_stamp(settings)
     name = settings.collection
@@ -233,7 +267,7 @@ def open_index(settings: Settings, *, model: str, dimension: int | None = None, 
             f"The index in the {settings.index_location} cannot be read ({type(exc).__name__}: {str(exc)[:120]}); "
             f"rebuild it with: python -m ingest --rebuild"
         ) from exc
-    return NotesIndex(client, settings, collection, state_collection, stamp)
+    return NotesIndex(client, settings, collection, state_collection, stamp, epoch)
 
 
 def widen_search(collection) -> None:

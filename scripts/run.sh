@@ -3,4 +3,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python -m pip install -q -r requirements.txt
-exec python -m streamlit run app.py --server.headless true --browser.gatherUsageStats false --client.toolbarMode minimal "$@"
+exec python -m streamlit run app.py --server.address 127.0.0.1 --server.headless true --browser.gatherUsageStats false --client.toolbarMode minimal "$@"

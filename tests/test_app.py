@@ -281,6 +281,34 @@ def test_note_markdown_keeps_script_as_text_and_drops_unsafe_links(tmp_path):
     assert "*[image: diagram]*" in shown and "\\$5" in shown
 
 
+def test_reference_links_and_autolinks_with_unsafe_targets_are_not_links_on_the_notes_page():
+    from ui.notes import display_markdown
+
+    shown, _ = display_markdown(
+        "Click [here][r] or [there][d], <javascript:alert(1)>, <data:text/html,hi>, <https://example.com>.\n\n"
+        "[r]: javascript:alert(document.cookie)\n[d]: <data:text/html;base64,PHNjcmlwdD4=> \"t\"\n"
+        "[ok]: https://example.com/docs\n[x]: the docs say so", "a.md")
+    assert "]: javascript" not in shown and "(javascript:" not in shown
+    assert "[r]:" not in shown and "[d]:" not in shown and "data:text/html;base64" not in shown
+    assert "<javascript:" not in shown and "<data:" not in shown and "<https://example.com>" in shown
+    assert "[ok]: https://example.com/docs" in shown and "[x]: the docs say so" in shown
+
+
+def test_exported_markdown_escapes_html_from_notes_and_questions():
+    from ui.export import conversation_markdown
+
+    messages = [{"role": "user", "content": "What does <script>alert(1)</script> do?"},
+                {"role": "assistant", "content": "", "answer": {
+                    "abstained": False, "answer": "It runs <img src=x onerror=alert(1)> and `<b>` [1].",
+                    "citations": [{"n": 1, "heading_path": ["Web", "<i>XSS</i>"], "url": "web.md#xss",
+                                   "quote": "It runs <img src=x onerror=alert(1)> and `<b>`."}]}}]
+    import re
+
+    exported = conversation_markdown(messages)
+    assert re.search(r"(?<!\\)<", re.sub(r"`[^`]*`", "", exported)) is None  # every tag outside code is escaped
+    assert "\\<script>alert(1)\\</script>" in exported and "`<b>`" in exported  # shown as text, code as code
+
+
 def test_quote_is_highlighted_line_by_line_and_code_is_left_alone():
     from ui.notes import display_markdown
 
@@ -452,6 +480,125 @@ def test_the_conversation_survives_a_reload_and_new_chat_starts_over(monkeypatch
     assert reloaded.session_state["messages"] == [] and reloaded.query_params["c"] != conversation
 
 
+def test_a_crafted_conversation_link_never_collects_the_visitors_questions(monkeypatch, seed_settings, tmp_path):
+    from qa.records import Records
+
+    db = tmp_path / "app.sqlite3"
+    monkeypatch.setenv("APP_DB", str(db))
+    sender = start_app(monkeypatch, seed_settings.notes_dir, seed_settings.chroma_dir)
+    ask(sender, "What is DAX?")
+    own = sender.query_params["c"]
+    assert len(own) >= 22 and own != "sender-chosen-id"  # an unguessable token the server issued
+
+    for link in ("sender-chosen-id", own):  # an id the sender made up, and the sender's own conversation
+        victim = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+        victim.query_params["c"] = link
+        victim.run()
+        assert not victim.exception
+        reply = ask(victim, "How long can a Lambda function run?")
+        assert "900 seconds" in reply["content"]
+        filed = victim.query_params["c"]
+        assert filed not in (link, own) and len(filed) >= 22
+        assert Records(db).load_conversation("sender-chosen-id") is None
+        assert [m["content"] for m in Records(db).load_conversation(own) if m["role"] == "user"] == ["What is DAX?"]
+    assert [m["content"] for m in Records(db).load_conversation(filed) if m["role"] == "user"] == [
+        "What is DAX?", "How long can a Lambda function run?"]  # the shown turns continue in the visitor's own
+
+
+def test_run_sh_listens_on_loopback_only_by_default(tmp_path):
+    import os
+    import socket
+    import subprocess
+
+    from conftest import REPO, free_port
+    from bench.processes import run_process, wait_for_port
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NOTES_", "CHROMA_"))}
+    with run_process(["bash", str(REPO / "scripts" / "run.sh"), "--server.port", str(port)], tmp_path / "run.log",
+                     env=env, cwd=tmp_path) as proc:
+        wait_for_port(port, timeout=120, proc=proc)
+        listening = subprocess.run(["ss", "-ltnH", f"sport = :{port}"], capture_output=True, text=True).stdout
+        assert listening.split() and all(line.split()[3] == f"127.0.0.1:{port}"
+                                         for line in listening.splitlines()), listening
+        outside = socket.gethostbyname(socket.gethostname())
+        if not outside.startswith("127."):  # this machine's network address: nothing answers there
+            with pytest.raises(OSError):
+                socket.create_connection((outside, port), timeout=2).close()
+
+
+def interrupt_call(monkeypatch, owner, name: str, *, number: int = 1) -> list[int]:
+    """Make call `number` of `owner.name` end the script run the way Streamlit does when the user sends another
+    question or clicks while it runs (StopException at a Streamlit call); returns the call count."""
+    from streamlit.runtime.scriptrunner_utils.exceptions import StopException
+
+    real, calls = getattr(owner, name), [0]
+
+    def interrupted(*args, **kwargs):
+        calls[0] += 1
+        if calls[0] == number:
+            raise StopException()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, interrupted)
+    return calls
+
+
+def test_a_question_interrupted_by_the_next_one_is_answered_first_never_left_unanswered(
+        monkeypatch, seed_settings, tmp_path):
+    from qa.records import Records
+
+    monkeypatch.setenv("APP_DB", str(tmp_path / "app.sqlite3"))
+    at = start_app(monkeypatch, seed_settings.notes_dir, seed_settings.chroma_dir)
+    from qa.service import NotesQA
+
+    interrupt_call(monkeypatch, NotesQA, "ask")
+    at.chat_input[0].set_value("How long can a Lambda function run?").run()  # stopped while answering
+    assert not at.exception and at.session_state["messages"] == []
+    reply = ask(at, "What does DAX cache?")  # sent 0.3 s later
+    turns = at.session_state["messages"]
+    assert [(m["role"], m["content"][:40]) for m in turns[::2]] == [
+        ("user", "How long can a Lambda function run?"), ("user", "What does DAX cache?")]
+    assert "900 seconds" in turns[1]["content"] and "DAX" in reply["content"] and not reply.get("error")
+    stored = Records(tmp_path / "app.sqlite3").load_conversation(at.query_params["c"])
+    assert [m["role"] for m in stored] == ["user", "assistant", "user", "assistant"]
+
+
+def test_a_rebuild_interrupted_by_a_click_finishes_and_leaves_a_working_index(monkeypatch, fresh_index, model):
+    import shutil
+    import time
+
+    from ingest.index import sync_index
+    from qa.store import open_index
+
+    first = sync_index(fresh_index, model, progress=False)
+    at = start_app(monkeypatch, fresh_index.notes_dir, fresh_index.chroma_dir)
+    shutil.rmtree(fresh_index.chroma_dir)
+    at.run()
+    assert any("was deleted or moved" in e.value for e in at.sidebar.error)
+    # The user types while it rebuilds: the run is stopped at its first progress update, after the drop.
+    from streamlit.delta_generator import DeltaGenerator
+
+    calls = interrupt_call(monkeypatch, DeltaGenerator, "progress", number=2)
+    next(b for b in at.sidebar.button if b.label == "Rebuild the index").click().run()
+    assert calls[0] >= 2 and not at.exception
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:  # no further run of the page: the rebuild goes on by itself
+        try:
+            state = open_index(fresh_index, model=model.name).read_state()
+        except Exception:  # noqa: BLE001 - not created yet
+            state = None
+        if state is not None and state.generation > first.generation and state.chunks == first.chunks:
+            break
+        time.sleep(0.5)
+    else:
+        raise AssertionError("the interrupted rebuild did not finish")
+    at.run()
+    assert not at.exception and not at.sidebar.error, [e.value for e in at.sidebar.error]
+    reply = ask(at, "How long can a Lambda function run?")
+    assert not reply.get("error") and reply["answer"]["citations"][0]["anchor"] == "15"
+
+
 def test_feedback_is_kept_with_the_answer_and_survives_a_restart(monkeypatch, seed_settings, tmp_path):
     from qa.records import Records
 
@@ -469,6 +616,114 @@ def test_feedback_is_kept_with_the_answer_and_survives_a_restart(monkeypatch, se
     assert [(f.turn, f.rating, f.comment) for f in stored] == [(1, 1, ""), (3, 0, "should have refused")]
     assert stored[0].answer["citations"][0]["url"] == "aws-notes.md#15" and stored[0].generation >= 1
     assert stored[1].question == "What is the maximum message size in SQS?"
+
+
+def captions(at) -> list[str]:
+    """The captions as a reader sees them (Markdown escapes and the icon taken off)."""
+    import re
+
+    return [re.sub(r"\\(.)", r"\1", c.value).removeprefix(":material/save: ") for c in at.caption]
+
+
+def read_only_sqlite(monkeypatch):
+    """APP_DB as a read-only file is for a user who is not root (the tests run as root): SQLite's own
+    read-only mode gives the same error, "attempt to write a readonly database"."""
+    import sqlite3
+
+    real = sqlite3.connect
+    monkeypatch.setattr("qa.records.sqlite3.connect",
+                        lambda path, **kw: real(f"file:{path}?mode=ro", uri=True, **kw))
+
+
+def test_a_read_only_app_db_is_one_sentence_and_answers_keep_working(monkeypatch, seed_settings, tmp_path):
+    from qa.records import Records
+
+    db = tmp_path / "app.sqlite3"
+    Records(db)
+    monkeypatch.setenv("APP_DB", str(db))
+    read_only_sqlite(monkeypatch)
+    at = start_app(monkeypatch, seed_settings.notes_dir, seed_settings.chroma_dir)
+    reply = ask(at, "How long can a Lambda function run?")
+    assert "900 seconds" in reply["content"] and not reply.get("error")
+    assert [w.value for w in at.warning] == [
+        f"The conversations file {db} (APP_DB) is read-only: make it writable or set APP_DB to another file; "
+        "answers still work, they are just not kept."]
+    at.feedback[0].set_value(1).run()  # 👍 is not kept either, and says so the same way
+    assert not at.exception and "is read-only" in at.warning[0].value
+
+
+def test_an_app_db_of_another_program_is_left_alone_with_one_sentence(monkeypatch, seed_settings, tmp_path, reports_dir):
+    import sqlite3
+
+    db = tmp_path / "invoices.sqlite3"
+    with sqlite3.connect(db) as other:
+        other.execute("CREATE TABLE invoices (number INTEGER, total REAL)")
+    monkeypatch.setenv("APP_DB", str(db))
+    at = start_app(monkeypatch, seed_settings.notes_dir, seed_settings.chroma_dir)
+    reply = ask(at, "How long can a Lambda function run?")
+    assert "900 seconds" in reply["content"] and not at.warning
+    message = (f"The file {db} set as APP_DB holds other data (tables invoices): set APP_DB to a new file (it is "
+               "created); answers still work, they are just not kept.")
+    assert message in captions(at)
+    at.switch_page("ui/pages/evaluation.py").run()
+    assert not at.exception and message in captions(at)
+    with sqlite3.connect(db) as other:
+        assert [n for (n,) in other.execute("SELECT name FROM sqlite_master")] == ["invoices"]
+
+
+def test_a_damaged_row_in_app_db_breaks_neither_the_evaluation_page_nor_the_conversation(
+        monkeypatch, seed_settings, tmp_path, reports_dir):
+    import sqlite3
+
+    from qa.records import Records
+
+    db = tmp_path / "app.sqlite3"
+    store = Records(db)
+    store.rate("c1", 1, question="What is DAX?", history=[], answer={"citations": []}, generation=1, rating=0)
+    store.rate("c1", 3, question="What is SQS?", history=[], answer={"citations": []}, generation=1, rating=0)
+    store.save_conversation("c2", [{"role": "user", "content": "hi"}])
+    with sqlite3.connect(db) as raw:
+        raw.execute("UPDATE feedback SET answer = '{not json' WHERE turn = 3")
+        raw.execute("UPDATE conversations SET messages = '[{broken' WHERE id = 'c2'")
+    monkeypatch.setenv("APP_DB", str(db))
+    at = start_app(monkeypatch, seed_settings.notes_dir, seed_settings.chroma_dir)
+    at.switch_page("ui/pages/evaluation.py").run()
+    assert not at.exception
+    assert any("👎 2" in m.value for m in at.markdown)
+    assert f"1 of the ratings in {db} are damaged and left out." in captions(at)
+    assert any("What is DAX?" in c.value for c in at.caption)  # the latest readable 👎
+
+    reloaded = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    reloaded.query_params["c"] = "c2"
+    reloaded.run()
+    assert not reloaded.exception and reloaded.session_state["messages"] == []
+    assert [w.value for w in reloaded.warning] == [
+        f"The conversation c2 in {db} (APP_DB) is damaged and cannot be shown: it starts over here (your next "
+        "question replaces it)."]
+    assert "900 seconds" in ask(reloaded, "How long can a Lambda function run?")["content"]
+    assert [m["role"] for m in Records(db).load_conversation("c2")] == ["user", "assistant"]
+
+
+def test_feedback_export_with_a_bad_db_or_export_path_says_so_in_one_line(tmp_path):
+    import sqlite3
+
+    from conftest import run_cli
+    from qa.records import Records
+
+    other = tmp_path / "invoices.sqlite3"
+    with sqlite3.connect(other) as db:
+        db.execute("CREATE TABLE invoices (number INTEGER)")
+    good = tmp_path / "app.sqlite3"
+    Records(good).rate("c", 1, question="What is DAX?", history=[], answer={"citations": []}, generation=1, rating=1)
+    for args, expected in (
+            (["--db", str(other), "--export", str(tmp_path / "x.jsonl")], "holds other data (tables invoices)"),
+            (["--db", str(good), "--export", str(tmp_path / "missing" / "x.jsonl")], "cannot write"),
+            (["--db", str(tmp_path / "garbage.sqlite3"), "--export", str(tmp_path / "x.jsonl")], "is not a SQLite")):
+        if "garbage" in args[1]:
+            (tmp_path / "garbage.sqlite3").write_bytes(b"not a database at all " * 100)
+        done = run_cli("-m", "eval.feedback", *args)
+        assert done.returncode == 2 and expected in done.stderr, done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
 
 
 def test_feedback_exports_as_eval_items_that_validate_and_the_evaluation_page_counts_it(

@@ -8,8 +8,11 @@ index of the same notes, so "nothing lost, nothing mixed" is tested end to end, 
 from __future__ import annotations
 
 import contextlib
+import io
+import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -24,6 +27,7 @@ from conftest import REPO, free_port, make_settings, run_cli, serve
 from eval.questions import load_questions
 from ingest.chunk import chunk_sections
 from ingest.index import load_corpus, sync_index
+from qa.batch import run_batch
 from qa.errors import IndexMissing, StoreUnavailable
 from qa.service import NotesQA
 from qa.store import alive_filter, open_index
@@ -301,3 +305,133 @@ def test_questions_answered_while_notes_are_reingested_never_mix_versions(fresh_
     assert len(version_of) == 5 and {g for g, _, _ in seen} >= set(version_of) - {first.generation}
     for generation, question, key in seen:
         assert key == expected[version_of[generation]][question], (generation, question)
+
+
+def kill_when_stderr_shows(command: list[str], word: bytes, *, env: dict, timeout: float = 300) -> bytes:
+    """Start `command`, read its stderr as it comes (tqdm writes `\\r`, not lines) and `kill -9` it the moment
+    `word` appears; returns what it had written. Fails when it ends before saying `word`."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("NOTES_", "CHROMA_", "EMBED_", "LLM_"))}
+    full_env.update(PYTHONPATH=str(REPO), **env)
+    proc = subprocess.Popen(command, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    seen = b""
+    deadline = time.monotonic() + timeout
+    try:
+        while word not in seen:
+            chunk = os.read(proc.stderr.fileno(), 4096)
+            assert chunk and time.monotonic() < deadline, f"ended before {word!r}: {seen[-2000:]!r}"
+            seen += chunk
+        os.kill(proc.pid, signal.SIGKILL)
+        assert proc.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stderr.close()
+    return seen
+
+
+def test_new_notes_become_searchable_after_ingest_is_killed_while_embedding_answer_units(fresh_index, model):
+    first = sync_index(fresh_index, model, progress=False)
+    (fresh_index.notes_dir / "glaciers.md").write_text("# Glaciers\n\n" + "\n\n".join(
+        f"## Glacier {i}\n\nGlacier number {i} moves {i + 3} metres a year across valley {i}." for i in range(300)))
+    env = {"NOTES_DIR": str(fresh_index.notes_dir), "CHROMA_DIR": str(fresh_index.chroma_dir)}
+    kill_when_stderr_shows([sys.executable, "-m", "ingest"], b"Answer units", env=env)
+    index = open_index(fresh_index, model=model.name)
+    assert index.read_state().generation == first.generation  # killed before its commit
+    assert len(index.get_chunks()["ids"]) == first.chunks + 300  # with every new chunk already embedded
+
+    again = sync_index(fresh_index, model, progress=False)
+    assert again.embedded == 0 and again.generation > first.generation
+    alive = {m["source"] for m in open_index(fresh_index, model=model.name).get_chunks(
+        where=alive_filter(again.generation))["metadatas"]}
+    assert alive == {"aws-notes.md", "glaciers.md"}
+    answer = NotesQA.load(fresh_index, model=model, build_if_missing=False).ask(
+        "How many metres a year does glacier number 217 move?")
+    assert not answer.abstained and answer.citations[0].url == "glaciers.md#glacier-217"
+
+
+def test_a_service_left_on_an_older_client_answers_across_all_notes_after_reindexes_in_the_same_process(
+        tmp_path, fresh_index, model, monkeypatch):
+    # The app keeps one service per configuration: after NOTES_DIR changes, the old folder's service and
+    # the new one share the index folder, and either may reread it (a new Chroma client) after a commit.
+    sync_index(fresh_index, model, progress=False)
+    old = NotesQA.load(fresh_index, model=model, build_if_missing=False)
+    old.ask(LAMBDA)
+    moved = make_settings(tmp_path / "new-notes", fresh_index.chroma_dir)
+    moved.notes_dir.mkdir()
+    note = moved.notes_dir / "kafka.md"
+    note.write_text("# Kafka\n\n## Retention\n\nKafka keeps messages for 7 days by default.\n\n"
+                    "## Partitions\n\nA topic is split into partitions spread over the brokers.\n")
+    new = NotesQA.load(moved, model=model, build_if_missing=False)
+    new.ask("warm up")
+    for edit in ("", "\n## Consumers\n\nConsumers in a group share the partitions.\n"):
+        note.write_text(note.read_text() + edit)
+        sync_index(moved, model, progress=False)  # Re-index now: the seed's 183 chunks are retired
+        new.ask("How long does Kafka keep messages?")
+        old.ask(LAMBDA)  # the old configuration's service rereads the folder after the commit
+    monkeypatch.setattr("ingest.index.RETIRED_GRACE_S", 0.0)  # a minute later: retired chunks are deleted
+    sync_index(moved, model, progress=False)  # Re-index notes again, nothing changed
+    for _ in range(3):
+        answer = new.ask("How long does Kafka keep messages?")
+        assert not answer.abstained and answer.citations[0].url == "kafka.md#retention"
+
+
+def test_qa_batch_loses_no_question_when_the_chroma_server_stops_for_eight_seconds(tmp_path, seed_dir, model):
+    chroma = shutil.which("chroma") or str(Path(sys.executable).with_name("chroma"))
+    port = free_port()
+    command = [chroma, "run", "--path", str(tmp_path / "server-data"), "--host", "127.0.0.1", "--port", str(port)]
+    settings = make_settings(seed_dir, tmp_path / "unused", chroma_host="127.0.0.1", chroma_port=port,
+                             keyword_cache_dir=tmp_path / "keyword-cache")
+    questions = [item.question for item in load_questions() if not item.history][:40]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NOTES_", "CHROMA_", "EMBED_", "LLM_", "KEYWORD_"))}
+    env.update(PYTHONPATH=str(REPO), NOTES_DIR=str(seed_dir), CHROMA_HOST="127.0.0.1", CHROMA_PORT=str(port),
+               KEYWORD_CACHE_DIR=str(tmp_path / "keyword-cache"))
+    with serve(command, port, tmp_path / "chroma-1.log"):
+        sync_index(settings, model, progress=False)
+        expected = [answer_key(a) for a in map(NotesQA.load(settings, model=model, build_if_missing=False).ask,
+                                               questions)]
+        batch = subprocess.Popen([sys.executable, "-m", "qa", "batch", "--json"], env=env, stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1, cwd=tmp_path)
+        out = []
+        for number, question in enumerate(questions[:20]):
+            batch.stdin.write(json.dumps({"id": number, "question": question}) + "\n")
+            out.append(json.loads(batch.stdout.readline()))
+    for number, question in enumerate(questions[20:], start=20):  # asked while the server is down
+        batch.stdin.write(json.dumps({"id": number, "question": question}) + "\n")
+    time.sleep(8)
+    with serve(command, port, tmp_path / "chroma-2.log"):
+        batch.stdin.close()
+        out += [json.loads(line) for line in batch.stdout]
+        assert batch.wait(timeout=60) == 0, batch.stderr.read()
+        qa = NotesQA.load(settings, model=model, build_if_missing=False)
+    assert [o["id"] for o in out] == list(range(40))
+    assert [o.get("error") for o in out] == [None] * 40
+    assert [(o["abstained"], o["answer"], tuple(c["url"] for c in o["citations"])) for o in out] == expected
+
+    # A server gone for good: the first line waits out the window, the next ones fail at once, all in order.
+    lines = io.StringIO("".join(json.dumps({"id": n, "question": q}) + "\n" for n, q in enumerate(questions[:3])))
+    written = io.StringIO()
+    started = time.monotonic()
+    assert run_batch(qa, {}, retry_s=2.0, lines=lines, out=written) == 2
+    assert time.monotonic() - started < 2.0 + 3 * settings.chroma_timeout_s
+    failed = [json.loads(line) for line in written.getvalue().splitlines()]
+    assert [o["id"] for o in failed] == [0, 1, 2]
+    assert all(o["error"].startswith(f"Cannot reach the Chroma server at 127.0.0.1:{port}") for o in failed)
+
+
+def test_a_partly_zeroed_index_database_is_one_line_from_ask_and_ingest_and_rebuild_recovers(fresh_index, model):
+    sync_index(fresh_index, model, progress=False)
+    database = fresh_index.chroma_dir / "chroma.sqlite3"
+    assert database.stat().st_size > 207 * 4096
+    with database.open("r+b") as handle:  # dd if=/dev/zero of=chroma.sqlite3 bs=4096 seek=187 count=20 conv=notrunc
+        handle.seek(187 * 4096)
+        handle.write(bytes(20 * 4096))
+    env = {"NOTES_DIR": str(fresh_index.notes_dir), "CHROMA_DIR": str(fresh_index.chroma_dir)}
+    for command in (["-m", "qa", "ask", LAMBDA], ["-m", "ingest", "--quiet"]):
+        done = run_cli(*command, env=env)
+        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+        assert re.fullmatch(f"error: The index folder {re.escape(str(fresh_index.chroma_dir))} cannot be read "
+                            r"\(\w+\), it may be damaged; rebuild it with: python -m ingest --rebuild", done.stderr.strip())
+    sync_index(fresh_index, model, rebuild=True, progress=False)
+    answer = NotesQA.load(fresh_index, model=model, build_if_missing=False).ask(LAMBDA)
+    assert answer.citations[0].url == "aws-notes.md#15"

@@ -125,7 +125,7 @@ def test_cli_prints_a_summary_and_strict_fails_on_skipped_files(tmp_path):
     notes = tmp_path / "notes"
     notes.mkdir()
     (notes / "a.md").write_text("# Alpha\nAlpha is the first letter.\n", encoding="utf-8")
-    (notes / "bad.md").write_bytes(b"\xff\xfe\x00\x00")
+    (notes / "bad.md").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")  # (FF FE 00 00 is UTF-32's mark)
     env = {"NOTES_DIR": str(notes), "CHROMA_DIR": str(tmp_path / "idx")}
     done = run_cli("-m", "ingest", "--quiet", env=env)
     assert done.returncode == 0, done.stderr

@@ -195,6 +195,54 @@ def test_cli_batch_answers_in_order_with_ids(seed_settings):
     assert out[3]["abstained"] is True and out[3]["citations"] == []
 
 
+def test_cli_batch_gives_each_bad_line_its_own_error_in_order_and_answers_the_rest(seed_settings):
+    env = {"NOTES_DIR": str(seed_settings.notes_dir), "CHROMA_DIR": str(seed_settings.chroma_dir)}
+    dax = "What is DAX?"
+    lines = [
+        {"id": "n", "question": 12345},
+        {"id": "x", "question": dax, "history": "x"},
+        {"id": "a", "question": dax, "history": ["a"]},
+        {"id": "q", "text": dax},
+        {"id": "ok", "question": "How long does it keep the data?",
+         "history": [{"role": "user", "content": "Tell me about DynamoDB Streams"}]},
+        [1, 2],
+        {"id": "last", "question": dax},
+    ]
+    done = run_cli("-m", "qa", "batch", "--json", env=env, input="\n".join(json.dumps(x) for x in lines) + "\n")
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    out = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [o["id"] for o in out] == ["n", "x", "a", "q", "ok", None, "last"]
+    assert out[0]["error"] == "The question must be text, not int: write it in quotes."
+    history = 'The history must be a list of {"role": "user" | "assistant", "content": "…"} turns, oldest first.'
+    assert out[1]["error"] == out[2]["error"] == history
+    assert out[3]["error"].startswith('line 4: no "question"') and out[5]["error"].startswith("line 6: expected an object")
+    assert "24-hour" in out[4]["answer"] and out[6]["citations"][0]["anchor"] == "25"
+    assert all("\n" not in o.get("error", "") for o in out)
+
+
+def test_a_megabyte_of_history_is_trimmed_like_a_question(notes_qa):
+    history = [{"role": "user", "content": "Tell me about DynamoDB Streams " + "padding words " * 80_000}]
+    answer = notes_qa.ask("How long does it keep the data?", history=history)
+    assert len(answer.retrieval.query) < MAX_QUESTION_CHARS + 100
+    assert answer.retrieval.query.startswith("Tell me about DynamoDB Streams")
+
+
+def test_cli_output_into_a_pipe_closed_early_ends_quietly(seed_settings):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NOTES_", "CHROMA_"))}
+    env.update(PYTHONPATH=str(REPO), NOTES_DIR=str(seed_settings.notes_dir), CHROMA_DIR=str(seed_settings.chroma_dir))
+    for command in (["ask", "How long can a Lambda function run?", "--json"], ["batch"]):
+        read, write = os.pipe()
+        os.close(read)  # as `| head -1` does once it has its line: whatever comes next has no reader
+        done = subprocess.run([sys.executable, "-m", "qa", *command], env=env, stdout=write, stderr=subprocess.PIPE,
+                              input=b'{"id": 1, "question": "What is DAX?"}\n', timeout=300)
+        os.close(write)
+        assert done.returncode == 0 and done.stderr == b"", done.stderr.decode()[-500:]
+
+
 def test_cli_builds_the_index_when_there_is_none(tmp_path):
     notes = tmp_path / "notes"
     notes.mkdir()

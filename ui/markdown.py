@@ -35,6 +35,20 @@ def inline_markdown(text: str) -> str:
     return "".join(pieces)
 
 
+def escape_html(text: str) -> str:
+    """Markdown text with its HTML made inert (`<` escaped outside code spans), the rest as written: for
+    files that leave the app, where no renderer can be trusted to show HTML as text.
+
+    Example: `escape_html("<b>x</b> `<i>`")` is `\\<b>x\\</b> `<i>``.
+    """
+    pieces, last = [], 0
+    for match in _CODE_SPAN.finditer(text):
+        pieces += [text[last:match.start()].replace("<", "\\<"), match.group(0)]
+        last = match.end()
+    pieces.append(text[last:].replace("<", "\\<"))
+    return "".join(pieces)
+
+
 def blockquote(markdown: str) -> str:
     """Markdown quoted with `> ` on every line."""
     return "\n".join(f"> {line}" if line.strip() else ">" for line in markdown.splitlines())

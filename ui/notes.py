@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import posixpath
 import re
+import sys
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from ingest.index import NOTE_SUFFIXES, iter_note_files, read_note
+from ingest.index import NOTE_SUFFIXES, SkipFile, iter_note_files, note_encoding, read_note, read_note_bytes
 from notes.model import NoteMeta, ParsedNote, Section
-from notes.parse import parse_note, read_front_matter
+from notes.front_matter import read_front_matter
+from notes.parse import parse_note
 from notes.markdown import ADMONITION_NAMES, CALLOUT, EMBED, OBSIDIAN_COMMENT, SHORTCODE, in_fences
 from notes.slug import slug
 from ui.links import note_url
@@ -42,6 +44,12 @@ _MD_LINK = re.compile(r"(?<!!)\[([^\]]+)\]\(\s*<?([^)\s>]+)>?(\s+\"[^\"]*\")?\s*
 _SAFE_URL = re.compile(r"^(https?://|mailto:|#|notes\?)", re.I)  # notes?…: a deep link into this app
 _LIST_PREFIX = re.compile(r"^((?:\s*>)*\s*(?:(?:[-*+]|\d+[.)])\s+)?)(.*?)(\s*)$")
 _COMMENTS = re.compile(r"<!--.*?-->|" + OBSIDIAN_COMMENT.pattern, re.S)
+_REF_DEFINITION = re.compile(r"""^( {0,3}\[[^\]\n]+\]:[ \t]*)<?([^\s>]+)>?((?:[ \t]+(?:"[^"\n]*"|'[^'\n]*'|\([^)\n]*\)))?[ \t]*)$""",
+                             re.M)
+_AUTOLINK = re.compile(r"<([A-Za-z][A-Za-z0-9+.-]{1,31}:[^\s<>]*)>")
+# Lists and quotes nested deeper than this are shown at this depth: a browser freezes on 10,000 levels.
+MAX_SHOWN_NESTING = 20
+_CONTAINER_MARKERS = re.compile(r"(?:(?:[-*+]|\d{1,9}[.)]|>)(?:[ \t]+|$))+")
 _WIKILINK = re.compile(r"\[\[([^\[\]|#\n]*)(?:#([^\[\]|\n]*))?(?:\|([^\[\]\n]*))?\]\]")
 
 
@@ -56,20 +64,21 @@ class NoteBlock:
 
 
 def list_notes(notes_dir: Path) -> list[str]:
-    """Every note under the folder, as the path the index and citations use (`sub/dir/note.md`)."""
+    """Every note under the folder, as the path the index and citations use (`sub/dir/note.md`); a FIFO,
+    socket or device named like a note is not one."""
     if not notes_dir.is_dir():
         return []
-    return [p.relative_to(notes_dir).as_posix() for p in iter_note_files(notes_dir)]
+    return [p.relative_to(notes_dir).as_posix() for p in iter_note_files(notes_dir, skip_unreadable=True)
+            if p.is_file()]
 
 
 @lru_cache(maxsize=4096)
-def _front_matter(path: str, mtime_ns: int, size: int, source: str) -> NoteMeta:
-    try:
-        with open(path, encoding="utf-8-sig", errors="replace") as handle:
-            head = handle.read(65536)
-    except OSError:
-        head = ""
-    return read_front_matter(head, source)
+def _front_matter(path: str, mtime_ns: int, size: int, source: str, notes_dir: str) -> NoteMeta:
+    try:  # the same checks as ingest: a symlink out of the folder or a FIFO gives no title and no tags
+        head = read_note_bytes(Path(path), Path(notes_dir), max_bytes=sys.maxsize, limit=65536)
+    except (SkipFile, OSError):
+        head = b""
+    return read_front_matter(head.decode(note_encoding(head), errors="replace"), source)
 
 
 def notes_meta(notes_dir: Path) -> dict[str, NoteMeta]:
@@ -78,10 +87,10 @@ def notes_meta(notes_dir: Path) -> dict[str, NoteMeta]:
     for source in list_notes(notes_dir):
         path = notes_dir / source
         try:
-            stat = path.stat()
+            info = path.stat()
         except OSError:
             continue
-        out[source] = _front_matter(str(path), stat.st_mtime_ns, stat.st_size, source)
+        out[source] = _front_matter(str(path), info.st_mtime_ns, info.st_size, source, str(notes_dir))
     return out
 
 
@@ -234,7 +243,7 @@ def _rewrite_links(text: str, source: str, notes: set[str] | None) -> str:
         alt = re.search(_ATTR.format(name="alt"), tag, re.I)
         return _image(alt.group(1) if alt else "", src.group(1) if src else "")
 
-    text = _ANCHOR_TAG.sub("", text)
+    text = _rewrite_link_forms(_ANCHOR_TAG.sub("", text), source, notes)
     text = _MD_IMAGE.sub(lambda m: _image(m.group(1), m.group(2)), text)
     text = _MD_LINK.sub(md_link, text)  # before the HTML forms, whose output is final
     text = _HTML_IMG.sub(html_img, text)
@@ -254,16 +263,39 @@ def _image(alt: str, src: str) -> str:
     return f"*[image: {label}]*"  # a local picture the app cannot serve
 
 
-def _link(label: str, href: str, source: str, notes: set[str] | None, *, title: str = "") -> str:
-    """A Markdown link that is safe to click: web, mail or in-page links, or another note's deep link."""
+def _safe_href(href: str, source: str, notes: set[str] | None) -> str | None:
+    """Where a link may point on this page: web, mail or in-page, or another note's deep link; None for
+    javascript:, data:, relative files the app cannot serve."""
     path, _, fragment = href.partition("#")
     if path and path.lower().endswith(NOTE_SUFFIXES) and not re.match(r"^[a-z]+:", path, re.I):
         target = posixpath.normpath(posixpath.join(posixpath.dirname(source), path))
         if notes is None or target in notes:
-            return f"[{label}]({note_url(target, fragment or None)})"
-    if _SAFE_URL.match(href):
-        return f"[{label}]({href}{title})"
-    return label  # javascript:, data:, relative files the app cannot serve: keep only the words
+            return note_url(target, fragment or None)
+    return href if _SAFE_URL.match(href) else None
+
+
+def _link(label: str, href: str, source: str, notes: set[str] | None, *, title: str = "") -> str:
+    """A Markdown link that is safe to click, or only its words."""
+    safe = _safe_href(href, source, notes)
+    if safe is None:
+        return label
+    return f"[{label}]({safe}{title if safe == href else ''})"
+
+
+def _rewrite_link_forms(text: str, source: str, notes: set[str] | None) -> str:
+    """Reference definitions (`[r]: url`) and autolinks (`<scheme:…>`) held to the same rule as inline links:
+    an unsafe target loses its definition (the reference shows as text) or its brackets (plain text)."""
+    def definition(m: re.Match) -> str:
+        safe = _safe_href(m.group(2), source, notes)
+        return "" if safe is None else f"{m.group(1)}{safe}{m.group(3) if safe == m.group(2) else ''}"
+
+    def autolink(m: re.Match) -> str:
+        safe = _safe_href(m.group(1), source, notes)
+        if safe is None:
+            return m.group(1).replace(":", "\\:", 1)
+        return m.group(0) if safe == m.group(1) else f"[{m.group(1)}]({safe})"
+
+    return _AUTOLINK.sub(autolink, _REF_DEFINITION.sub(definition, text))
 
 
 def _outside_code(markdown: str, rewrite) -> str:
@@ -279,11 +311,26 @@ def _outside_code(markdown: str, rewrite) -> str:
     return _outside_fences(markdown, prose)
 
 
+def cap_nesting(text: str, *, depth: int = MAX_SHOWN_NESTING) -> str:
+    """Markdown whose lists and quotes nest at most `depth` levels: deeper lines keep their words but move
+    up (less indentation, fewer leading `-`/`>` markers)."""
+    def cap(line: str) -> str:
+        body = line.lstrip(" \t")
+        indent = len(line[:len(line) - len(body)].expandtabs(4))
+        markers = _CONTAINER_MARKERS.match(body)
+        if markers and markers.group(0).count(" ") + markers.group(0).count(">") > depth:
+            kept = re.findall(r"(?:[-*+]|\d{1,9}[.)]|>)(?:[ \t]+|$)", markers.group(0))[:depth]
+            body = "".join(kept) + body[markers.end():]
+        return " " * min(indent, 2 * depth) + body
+
+    return "\n".join(map(cap, text.split("\n")))
+
+
 def display_markdown(body: str, source: str = "", *, notes: set[str] | None = None,
                      quote: str | None = None) -> tuple[str, bool]:
     """A section body ready for `st.markdown`, and whether `quote` was found and highlighted."""
     body, found = mark_quote(body, quote)
-    body = author_view(body, source, notes=notes)
+    body = author_view(_outside_fences(body, cap_nesting), source, notes=notes)
 
     def rewrite(text: str) -> str:
         text = _rewrite_links(text, source, notes)

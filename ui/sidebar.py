@@ -10,7 +10,7 @@ import streamlit as st
 
 from qa.errors import NotesQAError
 from qa.settings import Settings
-from ui import state
+from ui import reindex, state
 from ui.notes import load_note, note_label, notes_meta, shown_sections
 
 ANSWER_MODES = ("Notes only (extractive)", "LLM")
@@ -66,6 +66,9 @@ def _index_panel(settings: Settings, qa) -> None:
         st.warning("The index is not available; see the message on the page.", icon=":material/warning:")
         return
     st.session_state.pop(state.INDEX_STATE_KEY, None)
+    running = reindex.running_ingest(state.settings_key(settings))
+    if running is not None:  # started by a run the user interrupted (or by another session): wait for it here
+        run_ingest(settings, qa, rebuild=running.rebuild)
     try:
         index_state = qa.index_state()
     except NotesQAError as exc:  # deleted, damaged, or a server that went away after loading

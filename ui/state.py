@@ -26,6 +26,7 @@ SCOPE_NOTE_KEY = "scope_note"
 SCOPE_SECTION_KEY = "scope_section"
 SCOPE_TAGS_KEY = "scope_tags"
 INDEX_STATE_KEY = "notesqa_index_state"
+RECORDS_ERROR_KEY = "notesqa_records_error"
 STAMP_CHECK_S = 3.0  # how often the notes folder is looked at for changes
 ALL_NOTES = "All notes"
 WHOLE_NOTE = "Whole note"
@@ -93,20 +94,12 @@ def _build_lock(key: tuple) -> threading.Lock:
 
 
 def build_index(settings: Settings, model, *, rebuild: bool = False, container=None):
-    """Run ingest with a progress bar in `container` (the page by default); returns the report."""
-    from ingest.index import sync_index
+    """Run ingest in its own thread (ui/reindex.py, so a rerun never aborts it) with a progress bar in
+    `container` (the page by default); returns the report, or raises the ingest's error."""
+    from ui import reindex
 
-    where = container or st
-    bar = where.progress(0.0, text="Reading the notes…")
-
-    def on_progress(done: int, total: int) -> None:
-        bar.progress(done / total if total else 1.0, text=f"Embedding {done} / {total} chunks…")
-
-    try:
-        report = sync_index(settings, model, rebuild=rebuild, progress=False, on_progress=on_progress)
-    finally:
-        bar.empty()
-    return report
+    job = reindex.start_ingest(settings_key(settings), settings, model, rebuild=rebuild)
+    return reindex.wait_for_ingest(job, container or st)
 
 
 def _load(settings: Settings) -> NotesQA:
@@ -237,12 +230,35 @@ def _records(path: str):
 
 
 def records(settings: Settings):
-    """The conversations and feedback store of this configuration (None when it cannot be opened)."""
+    """The conversations and feedback store of this configuration (None when it cannot be opened: then
+    `records_error()` says why in one sentence, and the chat still works, it just is not kept)."""
+    st.session_state.pop(RECORDS_ERROR_KEY, None)
     try:
         return _records(str(Path(settings.app_db).resolve()))
-    except Exception:  # an unwritable folder: the chat still works, it just is not kept
+    except NotesQAError as exc:
+        st.session_state[RECORDS_ERROR_KEY] = str(exc)
+    except Exception as exc:  # noqa: BLE001 - the page boundary: a sentence, the details in the server log
         _LOG.exception("cannot open %s", settings.app_db)
-        return None
+        st.session_state[RECORDS_ERROR_KEY] = unexpected(exc, f"Opening {settings.app_db} (APP_DB)")
+    return None
+
+
+def records_error() -> str | None:
+    """Why the conversations and feedback store could not be opened in this run (None: it was)."""
+    return st.session_state.get(RECORDS_ERROR_KEY)
+
+
+def kept(action, *args, **kwargs):
+    """Run a store call; when the store fails, show its one sentence and carry on (None): answers matter
+    more than keeping them."""
+    try:
+        return action(*args, **kwargs)
+    except NotesQAError as exc:
+        st.warning(str(exc), icon=":material/save:")
+    except Exception as exc:  # noqa: BLE001 - same boundary as above
+        _LOG.exception("the conversations store failed")
+        st.warning(unexpected(exc, "Keeping the conversation"), icon=":material/save:")
+    return None
 
 
 def search_tags() -> tuple[str, ...]:

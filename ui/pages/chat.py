@@ -5,14 +5,14 @@ import time
 import streamlit as st
 
 from qa.errors import NotesQAError
-from qa.records import COMMENTS, new_conversation_id
-from ui import answers, sidebar, state
+from qa.records import COMMENTS
+from ui import answers, conversations, sidebar, state
+from ui.conversations import MESSAGES_KEY
 from ui.export import conversation_markdown
 from ui.markdown import escape_markdown
 
-MESSAGES_KEY = "messages"
-CONVERSATION_KEY, CONVERSATION_PARAM = "conversation", "c"
 PENDING_KEY = "pending_question"  # a question to ask on the next run ("Search all notes")
+QUEUE_KEY = "unanswered_questions"  # asked, not yet answered and kept (see the loop at the end)
 ASK_PARAM = "ask"  # ?ask=…: a question to ask on arrival (the Evaluation page's "ask again")
 STREAM_DELAY_S = 0.015  # per word: the answer appears progressively, the whole of it within a second
 AVATARS = {"user": ":material/person:", "assistant": ":material/menu_book:"}
@@ -20,25 +20,15 @@ AVATARS = {"user": ":material/person:", "assistant": ":material/menu_book:"}
 qa = state.service()
 settings = state.settings()
 store = state.records(settings) if settings is not None else None
-# The conversation lives in the URL (?c=…) and in the local store, so a reload brings it back.
-# Coming back from another page of the same session (no ?c= in the URL) keeps the current conversation.
-conversation = st.query_params.get(CONVERSATION_PARAM) or st.session_state.get(CONVERSATION_KEY)
-if conversation is None:
-    conversation = new_conversation_id()
-if st.query_params.get(CONVERSATION_PARAM) != conversation:
-    st.query_params[CONVERSATION_PARAM] = conversation
-if st.session_state.get(CONVERSATION_KEY) != conversation or MESSAGES_KEY not in st.session_state:
-    st.session_state[CONVERSATION_KEY] = conversation
-    st.session_state[MESSAGES_KEY] = (store.load_conversation(conversation) if store else None) or []
+# The conversation lives in the URL (?c=…) and in the local store, so a reload brings it back; a session
+# writes only to conversations it started (ui/conversations.py).
+conversation = conversations.current_conversation(store)
 messages: list[dict] = st.session_state[MESSAGES_KEY]
 
 
 def new_chat() -> None:
     """Start over: a new conversation (the old one stays in the store, under its own URL)."""
-    conversation = new_conversation_id()
-    st.query_params[CONVERSATION_PARAM] = conversation
-    st.session_state[CONVERSATION_KEY] = conversation
-    st.session_state[MESSAGES_KEY] = []
+    conversations.start_conversation()
 
 
 def rated(turn: int) -> None:
@@ -50,7 +40,7 @@ def rated(turn: int) -> None:
         return
     answer = messages[turn]["answer"]
     earlier = messages[:max(turn - 1, 0)]
-    store.rate(conversation, turn, question=answer["question"], history=answers.history_for_ask(earlier),
+    state.kept(store.rate, conversation, turn, question=answer["question"], history=answers.history_for_ask(earlier),
                answer=answer, generation=answer.get("generation"), rating=int(rating),
                comment=st.session_state.get(f"why-{conversation}-{turn}") or "")
 
@@ -183,11 +173,16 @@ def ask(question: str, earlier: list[dict], on_token=None) -> dict:
 # max_chars: a longer paste is trimmed by the pipeline, with a notice under the answer, not refused silently.
 question = st.chat_input("Ask a question about your notes", disabled=qa is None)
 question = question or st.session_state.pop(PENDING_KEY, None) or st.query_params.pop(ASK_PARAM, None)
-asking = bool(question and question.strip())
+queue: list[str] = st.session_state.setdefault(QUEUE_KEY, [])
+if question and question.strip():
+    queue.append(question)
+asking = bool(queue)
 
 title, tools = st.columns([3, 2], vertical_alignment="bottom")
 title.title("Ask your notes")
 toolbar = tools.container(horizontal=True, horizontal_alignment="right")
+if store is None and state.records_error():
+    st.caption(f":material/save: {escape_markdown(state.records_error())}")
 
 source, under = state.search_scope()
 if source:
@@ -214,10 +209,12 @@ if not messages and not asking and qa is not None:
 for number, message in enumerate(messages):
     show_message(message, str(number))
 
-if asking:
+# Questions wait here until their answer is kept: Streamlit stops a run when the user sends another
+# question, and the stopped one is answered first on the next run (never left unanswered in the history).
+while queue:
+    question = queue[0]
     earlier = list(messages)
-    messages.append(answers.user_message(question))
-    show_message(messages[-1])
+    show_message(answers.user_message(question))
     with st.chat_message("assistant", avatar=AVATARS["assistant"]):
         draft = st.empty()
         try:
@@ -238,15 +235,16 @@ if asking:
             reply = answers.error_message(str(exc))
         except Exception as exc:  # the page boundary: a message, never a stack trace
             reply = answers.error_message(state.unexpected(exc, "Answering"))
+        queue.pop(0)  # the turn is kept whole: question and answer together
+        messages += [answers.user_message(question), reply]
+        conversation = conversations.conversation_to_write()
+        if store is not None:
+            state.kept(store.save_conversation, conversation, messages)
         if reply.get("error"):
             st.error(reply["error"], icon=":material/error:")
         else:
             st.write_stream(answers.stream_tokens(reply, STREAM_DELAY_S))
-            show_details(reply, str(len(messages)))
-        messages.append(reply)
-        if store is not None:
-            store.save_conversation(conversation, messages)
-        if not reply.get("error"):
+            show_details(reply, str(len(messages) - 1))
             show_feedback(reply, len(messages) - 1)
 
 with toolbar:

@@ -21,17 +21,21 @@ def shown_path(folder: Path) -> str:
 st.title("Evaluation")
 settings = state.settings()
 store = state.records(settings) if settings is not None else None
-if store is not None:
-    up, down = store.counts()
-    if up or down:
-        st.markdown(f"**Feedback from the chat:** 👍 {up} · 👎 {down} — export it as questions to review with "
-                    "`python -m eval.feedback --export FILE`.")
-        latest = next((f for f in reversed(store.feedback()) if f.rating == 0), None)
-        if latest is not None:
-            why = f" ({latest.comment})" if latest.comment else ""
-            st.caption(f"Latest 👎{escape_markdown(why)}: {escape_markdown(latest.question)}")
-            st.page_link("ui/pages/chat.py", label="Ask it again", icon=":material/replay:",
-                         query_params={"ask": latest.question})
+if store is None and state.records_error():
+    st.caption(f":material/save: {escape_markdown(state.records_error())}")
+up, down = (state.kept(store.counts) if store is not None else None) or (0, 0)
+if up or down:
+    st.markdown(f"**Feedback from the chat:** 👍 {up} · 👎 {down} — export it as questions to review with "
+                "`python -m eval.feedback --export FILE`.")
+    ratings = state.kept(store.feedback) or []
+    if store.unreadable:
+        st.caption(f"{store.unreadable} of the ratings in {escape_markdown(str(store.path))} are damaged and left out.")
+    latest = next((f for f in reversed(ratings) if f.rating == 0), None)
+    if latest is not None:
+        why = f" ({latest.comment})" if latest.comment else ""
+        st.caption(f"Latest 👎{escape_markdown(why)}: {escape_markdown(latest.question)}")
+        st.page_link("ui/pages/chat.py", label="Ask it again", icon=":material/replay:",
+                     query_params={"ask": latest.question})
 extra = [Path(p) for p in (settings.eval_reports.split(os.pathsep) if settings and settings.eval_reports else []) if p]
 folders = report_folders(extra)
 if not folders:
