@@ -35,8 +35,12 @@ def to_item(f: Feedback, number: int) -> dict | None:
         item["history"] = f.history
     if f.rating == 1 and f.answer.get("citations") and not f.answer.get("abstained"):
         cited = f.answer["citations"]
+        # The key fact is the start of what the user saw and approved: the sentence shown for each citation
+        # (a list's quote starts with its markup), else the quote.
+        shown = {s.get("citation"): s.get("text", "") for s in f.answer.get("sentences", [])}
+        facts = [key_fact(shown.get(c.get("n")) or c["quote"]) for c in cited]
         item |= {"answerable": True, "reference_anchors": list(dict.fromkeys(c["url"] for c in cited)),
-                 "key_facts": [[key_fact(c["quote"])] for c in cited if key_fact(c["quote"])]}
+                 "key_facts": [[fact] for fact in facts if fact]}
         return item if item["key_facts"] else None
     if f.rating == 0 and f.comment == REFUSE:
         return item | {"answerable": False, "reference_anchors": [], "key_facts": []}

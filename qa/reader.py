@@ -40,7 +40,9 @@ class Reader:
         self.path = Path(path)
         self.batch = batch
         self.tokenizer = Tokenizer.from_file(str(Path(resolve_model_path("all-MiniLM-L6-v2")) / "tokenizer.json"))
-        self.tokenizer.enable_truncation(max_tokens, strategy="only_second")
+        # The longer of the two is cut first: the passage, as in training, unless a pasted question is longer
+        # than the whole budget (only_second would then fail).
+        self.tokenizer.enable_truncation(max_tokens, strategy="longest_first")
         self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads

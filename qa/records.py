@@ -117,7 +117,7 @@ class Records:
             messages = None
         if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
             raise RecordsUnavailable(f"The conversation {conversation} in {self.path} (APP_DB) is damaged and cannot "
-                                     "be shown: it starts over here (your next question replaces it).")
+                                     "be shown: it starts over here, in a new conversation (the damaged one is left as it is).")
         return messages
 
     def save_conversation(self, conversation: str, messages: list[dict]) -> None:

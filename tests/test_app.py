@@ -698,10 +698,13 @@ def test_a_damaged_row_in_app_db_breaks_neither_the_evaluation_page_nor_the_conv
     reloaded.run()
     assert not reloaded.exception and reloaded.session_state["messages"] == []
     assert [w.value for w in reloaded.warning] == [
-        f"The conversation c2 in {db} (APP_DB) is damaged and cannot be shown: it starts over here (your next "
-        "question replaces it)."]
+        f"The conversation c2 in {db} (APP_DB) is damaged and cannot be shown: it starts over here, in a new "
+        "conversation (the damaged one is left as it is)."]
     assert "900 seconds" in ask(reloaded, "How long can a Lambda function run?")["content"]
-    assert [m["role"] for m in Records(db).load_conversation("c2")] == ["user", "assistant"]
+    filed = reloaded.query_params["c"]  # a session writes only to conversations it started (issue 20, item 9)
+    assert filed != "c2" and [m["role"] for m in Records(db).load_conversation(filed)] == ["user", "assistant"]
+    with sqlite3.connect(db) as raw:
+        assert raw.execute("SELECT messages FROM conversations WHERE id = 'c2'").fetchone() == ("[{broken",)
 
 
 def test_feedback_export_with_a_bad_db_or_export_path_says_so_in_one_line(tmp_path):

@@ -111,3 +111,10 @@ def test_near_topic_negatives_prefer_units_sharing_the_question_words():
     chosen = near_topic_units(article, paragraph, paragraph.questions[0], 2, random.Random(0))
     assert chosen[0].text == "The tower was built by the company of Gustave Eiffel."  # shares "tower"
     assert all(u not in paragraph.units for u in chosen)
+
+
+def test_a_question_longer_than_the_token_budget_is_cut_not_refused():
+    reader = load_reader()
+    scores = reader.score("How long can a Lambda function run? " + "Please be precise. " * 200,
+                          ["Lambda › Limits: Maximum execution time: 900 seconds (15 minutes).", "word " * 400])
+    assert scores.shape == (2,) and np.isfinite(scores).all()
