@@ -48,7 +48,7 @@ def test_question_gets_answer_with_citations(app):
     assert "How long can a Lambda function run" in texts(user)
     shown = texts(assistant)
     assert "900 seconds" in shown
-    assert "](notes?note=aws-notes.md&anchor=15&quote=" in shown  # the [1] marker links to the Notes page
+    assert 'href="notes?note=aws-notes.md&amp;anchor=15&amp;quote=' in shown  # the [1] marker links to the Notes page
     expanders = [e.label for e in assistant.expander]
     assert any(label.startswith("Sources") for label in expanders) and "What was searched" in expanders
     searched = next(e for e in assistant.expander if e.label == "What was searched")
@@ -125,8 +125,7 @@ def test_notes_page_deep_link_opens_the_section(app):
     assert headings.get("15") == "Lambda Limits"
     assert {"1", "11", "26", "31"} <= headings.keys()  # every section has its anchor as id
     assert any("Opened at" in c.value and "Lambda Limits" in c.value for c in app.caption)
-    assert any(":orange-background[Maximum execution time: 900 seconds (15 minutes).]" in m.value
-               for m in app.markdown)
+    assert any(">Maximum execution time: 900 seconds (15 minutes).</mark>" in m.value for m in app.markdown)
     assert app.selectbox(key="note_picker").value == "aws-notes.md"
 
 
@@ -268,17 +267,18 @@ def test_escape_markdown_shows_html_and_markup_literally():
     assert escape_markdown("<script>x</script> $5 *a*") == "\\<script\\>x\\</script\\> \\$5 \\*a\\*"
 
 
-def test_note_markdown_keeps_script_as_text_and_drops_unsafe_links(tmp_path):
-    from ui.notes import display_markdown
+def test_note_html_keeps_a_safe_subset_and_drops_scripts_handlers_and_unsafe_links():
+    from ui.notes import display_html
 
-    body = ('<script>window.__pwned=1</script> see <a href="https://aws.amazon.com">AWS</a>, '
-            '[bad](javascript:alert(1)), [other](other.md#x), <img src="pic.png" alt="diagram"> costs $5')
-    shown, _ = display_markdown(body, "aws-notes.md", notes={"other.md"})
-    assert "<script>window.__pwned=1</script>" in shown  # st.markdown shows it as text, never runs it
-    assert "[AWS](https://aws.amazon.com)" in shown
-    assert "javascript:" not in shown and "bad" in shown
-    assert "[other](notes?note=other.md&anchor=x#x)" in shown
-    assert "*[image: diagram]*" in shown and "\\$5" in shown
+    body = ('<script>window.__pwned=1</script>\n\nSee <a href="https://aws.amazon.com" onclick="x()">AWS</a>, '
+            '[bad](javascript:alert(1)), <a href="data:text/html,hi">data</a>, [other](other.md#x), '
+            '<img src="pic.png" alt="diagram" onerror="x()"> costs $5 <kbd>Ctrl</kbd>')
+    shown, _ = display_html(body, "aws-notes.md", notes={"other.md"})
+    assert "script" not in shown and "__pwned" not in shown and "onclick" not in shown and "onerror" not in shown
+    assert '<a href="https://aws.amazon.com" rel="noopener noreferrer">AWS</a>' in shown
+    assert "javascript:" not in shown and "data:" not in shown and "bad" in shown and ">data</a>" in shown
+    assert 'href="notes?note=other.md&amp;anchor=x#x"' in shown
+    assert "<em>[image: diagram]</em>" in shown and "costs $5" in shown and "<kbd>Ctrl</kbd>" in shown
 
 
 def test_reference_links_and_autolinks_with_unsafe_targets_are_not_links_on_the_notes_page():
@@ -310,14 +310,15 @@ def test_exported_markdown_escapes_html_from_notes_and_questions():
 
 
 def test_quote_is_highlighted_line_by_line_and_code_is_left_alone():
-    from ui.notes import display_markdown
+    import re
+
+    from ui.notes import display_html
 
     body = "Intro:\n- one thing,\n- two things\n\n```\n$ echo <b>\n```"
-    shown, found = display_markdown(body, quote="Intro:\n- one thing,\n- two things")
+    shown, found = display_html(body, quote="Intro:\n- one thing,\n- two things")
     assert found
-    assert shown.startswith(":orange-background[Intro:]\n- :orange-background[one thing,]\n"
-                            "- :orange-background[two things]")
-    assert "$ echo <b>" in shown
+    assert re.findall(r"<mark[^>]*>(.*?)</mark>", shown) == ["Intro:", "one thing,", "two things"]
+    assert "<code>$ echo &lt;b&gt;&#10;</code>" in shown
 
 
 def test_conversation_markdown_lists_citations():

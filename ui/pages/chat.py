@@ -66,7 +66,7 @@ def show_sources(message: dict) -> None:
         for item in items:
             st.markdown(f"**\\[{item['n']}\\]** [{escape_markdown(item['label'])}]({item['url']}) "
                         f"· :gray[{escape_markdown(item['source'])}]")
-            st.markdown(item["quote_markdown"])
+            st.markdown(item["quote_html"], unsafe_allow_html=True)  # sanitised by nh3 (ui/html.py)
             st.page_link("ui/pages/notes.py", label="Open here in Notes", icon=":material/arrow_forward:",
                          query_params=item["params"])
 
@@ -137,7 +137,7 @@ def show_message(message: dict, key: str = "") -> None:
         elif message.get("error"):
             st.error(message["error"], icon=":material/error:")
         else:
-            st.markdown(answers.answer_markdown(message))
+            st.markdown(answers.answer_html(message), unsafe_allow_html=True)  # sanitised by nh3 (ui/html.py)
             show_details(message, key)
             show_feedback(message, int(key))
 
@@ -243,7 +243,9 @@ while queue:
         if reply.get("error"):
             st.error(reply["error"], icon=":material/error:")
         else:
-            st.write_stream(answers.stream_tokens(reply, STREAM_DELAY_S))
+            shown = st.empty()
+            for partial in answers.stream_html(reply, STREAM_DELAY_S):
+                shown.markdown(partial, unsafe_allow_html=True)  # sanitised by nh3 (ui/html.py)
             show_details(reply, str(len(messages) - 1))
             show_feedback(reply, len(messages) - 1)
 
