@@ -47,6 +47,26 @@ def history_for_ask(messages: list[dict]) -> list[dict]:
     return history
 
 
+def history_used(earlier: list[dict], answer: dict) -> list[dict]:
+    """The earlier turns a question was answered with, as chat messages: none when it was searched on its
+    own; for a follow-up, the user's question whose subject was searched along with it, and its answer
+    (`qa.conversation.condense_query` uses that one question, never the rest of the conversation)."""
+    from qa.conversation import MAX_QUESTION_CHARS
+
+    asked = " ".join(answer["question"].split())
+    searched = " ".join((answer.get("searched_query") or asked).split())
+    if searched == asked or not searched.endswith(" " + asked):
+        return []
+    subject = searched[:-len(asked)].strip()
+    history = history_for_ask(earlier)
+    for n in range(len(history) - 1, -1, -1):
+        turn = history[n]
+        if turn["role"] == "user" and " ".join(turn["content"][:MAX_QUESTION_CHARS].split()) == subject:
+            reply = history[n + 1:n + 2]
+            return [turn, *(r for r in reply if r["role"] == "assistant")]
+    return []
+
+
 def breadcrumb(path) -> str:
     return BREADCRUMB.join(path)
 
