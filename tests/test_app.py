@@ -20,6 +20,18 @@ def start_app(monkeypatch, notes_dir: Path, chroma_dir: Path) -> AppTest:
     return AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
 
 
+def finish_first_build(at: AppTest) -> AppTest:
+    """Wait for the index a first start builds in the background (ui/state.py), then run the page again."""
+    from ui import state
+
+    try:
+        job = at.session_state[state.BUILD_KEY]
+    except KeyError:
+        return at
+    assert job.done.wait(300), "the first build did not finish"
+    return at.run()
+
+
 @pytest.fixture
 def app(monkeypatch, seed_settings) -> AppTest:
     at = start_app(monkeypatch, seed_settings.notes_dir, seed_settings.chroma_dir)
@@ -173,7 +185,7 @@ def test_bad_settings_show_an_error(monkeypatch, seed_settings, env, message):
 
 
 def test_first_run_builds_the_index_then_reindex_picks_up_a_new_note(monkeypatch, fresh_index):
-    at = start_app(monkeypatch, fresh_index.notes_dir, fresh_index.chroma_dir)
+    at = finish_first_build(start_app(monkeypatch, fresh_index.notes_dir, fresh_index.chroma_dir))
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert [m.value for m in at.sidebar.get("metric")][:1] == ["1"]
 
@@ -191,7 +203,7 @@ def test_first_run_builds_the_index_then_reindex_picks_up_a_new_note(monkeypatch
 def test_index_folder_deleted_while_the_app_runs_is_reported_and_rebuilt_from_the_sidebar(monkeypatch, fresh_index):
     import shutil
 
-    at = start_app(monkeypatch, fresh_index.notes_dir, fresh_index.chroma_dir)
+    at = finish_first_build(start_app(monkeypatch, fresh_index.notes_dir, fresh_index.chroma_dir))
     assert not at.exception and not at.error, [e.value for e in at.error]
     shutil.rmtree(fresh_index.chroma_dir)
 
@@ -372,7 +384,7 @@ def test_llm_mode_with_an_unreachable_model_falls_back_cleanly(monkeypatch, seed
 def test_notes_changed_on_disk_are_flagged_above_the_chat_with_a_one_click_reindex(monkeypatch, fresh_index):
     from ui import state
 
-    at = start_app(monkeypatch, fresh_index.notes_dir, fresh_index.chroma_dir)
+    at = finish_first_build(start_app(monkeypatch, fresh_index.notes_dir, fresh_index.chroma_dir))
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert not [w for w in at.warning if "changed on disk" in w.value]
 

@@ -100,10 +100,15 @@ def build_index(settings: Settings, model, *, rebuild: bool = False, container=N
     return reindex.wait_for_ingest(job, container or st)
 
 
+_opened: set[tuple] = set()  # configurations whose service this process opened (a deleted index is not new)
+
+
 def _no_index_yet(settings: Settings) -> bool:
-    """A local index folder that was never built (checked before the model loads: a first start need
-    not wait for the model to find out)."""
-    return not settings.uses_server and not (Path(settings.chroma_dir) / "chroma.sqlite3").exists()
+    """A local index folder that was never built (checked before the model loads: a first start need not
+    wait for the model to find out). An index deleted under a running service is not one: the service
+    says so, with the rebuild to run."""
+    return (not settings.uses_server and settings_key(settings) not in _opened
+            and not (Path(settings.chroma_dir) / "chroma.sqlite3").exists())
 
 
 def _start_first_build(settings: Settings):
@@ -142,10 +147,12 @@ def _load(settings: Settings) -> NotesQA | None:
         _start_first_build(settings)
         return None
     try:
-        return _open_service(key, settings)
+        qa = _open_service(key, settings)
     except IndexMissing:
         _start_first_build(settings)
         return None
+    _opened.add(key)
+    return qa
 
 
 def open_service(settings: Settings) -> NotesQA | None:
