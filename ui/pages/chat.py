@@ -239,8 +239,8 @@ elif qa is not None and settings is not None:
     show_index_notices()
 if not messages and not asking and settings is not None and (qa is not None or build is not None):
     examples = state.example_questions(settings)
-    st.caption("Ask anything your notes cover" + (", for example:" if examples else ".")
-               + " Each sentence of an answer is quoted from your notes; click a [n] marker to open the note there.")
+    st.caption("Ask anything your notes cover: each sentence of an answer is quoted from your notes; click a [n] "
+               "marker to open the note there." + (" For example:" if examples else ""))
     if examples:
         row = st.container(horizontal=True)
         for n, example in enumerate(examples):
