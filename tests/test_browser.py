@@ -258,7 +258,10 @@ def test_a_github_readme_reads_on_the_notes_page_as_on_github(app_url, context, 
     page.goto(f"{app_url}/notes?note={GITHUB_NOTE}")
     main = page.get_by_test_id("stMain")
     expect(page.locator('[id="kubernetes-study-notes"]')).to_be_visible(timeout=START_TIMEOUT_MS)
-    page.wait_for_timeout(500)
+    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=ANSWER_TIMEOUT_MS)  # drawn in full
+    page.wait_for_timeout(1000)
+    page.screenshot(path=tmp_path / "github-note.png")
+    save_screenshot(tmp_path / "github-note.png", "notes-github.png")
     text = main.inner_text()
     # 1. no HTML as text, no table of contents of HTML links at the top, pictures as their alt text
     for raw in ("<div", "</div>", "<details", "<summary", "<ol>", "<li>", "<img", "<kbd>", "Table of Contents"):
@@ -280,9 +283,6 @@ def test_a_github_readme_reads_on_the_notes_page_as_on_github(app_url, context, 
     assert "add --dry-run=client -o yaml to kubectl create" in text
     assert "everything after -- is passed to the container" in text and "—" not in text
     expect(main.locator("code", has_text="kubectl exec -it web -- /bin/sh")).to_be_visible()
-    page.mouse.wheel(0, 0)
-    page.screenshot(path=tmp_path / "github-note.png")
-    save_screenshot(tmp_path / "github-note.png", "notes-github.png")
 
 
 def test_an_answer_keeps_a_commands_flags(app_url, context):
