@@ -203,6 +203,14 @@ elif state.search_tags():
                + ", ".join(f"`{t}`" for t in state.search_tags()) + " (see the sidebar)")
 
 
+def show_reindex_line(text: str, *, icon: str, key: str) -> None:
+    """One warning line above the chat with its *Re-index now* button."""
+    note, act = st.columns([4, 1], vertical_alignment="center")
+    note.warning(text, icon=icon)
+    if act.button("Re-index now", icon=":material/refresh:", key=key, width="stretch"):
+        sidebar.run_ingest(settings, qa, rebuild=False)
+
+
 @st.fragment(run_every=NOTICES_EVERY_S)
 def show_index_notices() -> None:
     """The lines above the chat about the index: notes changed on disk (with *Re-index now*), or the
@@ -211,11 +219,8 @@ def show_index_notices() -> None:
     if watcher is not None and watcher.error:
         st.error(f"Re-indexing automatically failed: {watcher.error}", icon=":material/error:")
     elif watcher is None and state.notes_changed(settings):
-        note, act = st.columns([4, 1], vertical_alignment="center")
-        note.warning("Your notes changed on disk since they were indexed: answers may be out of date.",
-                     icon=":material/update:")
-        if act.button("Re-index now", icon=":material/refresh:", key="stale_reindex", width="stretch"):
-            sidebar.run_ingest(settings, qa, rebuild=False)
+        show_reindex_line("Your notes changed on disk since they were indexed: answers may be out of date.",
+                          icon=":material/update:", key="stale_reindex")
 
 
 @st.fragment(run_every=BUILD_POLL_S)
@@ -231,10 +236,7 @@ def show_build_progress() -> None:
 if build is not None and settings is not None:
     show_build_progress()
 elif elsewhere:
-    note, act = st.columns([4, 1], vertical_alignment="center")
-    note.warning(escape_markdown(elsewhere), icon=":material/folder_off:")
-    if act.button("Re-index now", icon=":material/refresh:", key="folder_reindex", width="stretch"):
-        sidebar.run_ingest(settings, qa, rebuild=False)
+    show_reindex_line(escape_markdown(elsewhere), icon=":material/folder_off:", key="folder_reindex")
 elif qa is not None and settings is not None:
     show_index_notices()
 if not messages and not asking and settings is not None and (qa is not None or build is not None):
