@@ -196,6 +196,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--heldout-questions", type=int, default=HELDOUT_QUESTIONS)
     parser.add_argument("--out", type=Path, default=MODELS_DIR, help="folder for reader.onnx and reader.json")
     parser.add_argument("--report", type=Path, default=REPORT_PATH)
+    parser.add_argument("--export-from", type=Path, default=None, metavar="DIR",
+                        help="skip training: export and report the model a run saved in DIR "
+                             "(qa/models/build/torch, kept when a run stops after training)")
     args = parser.parse_args(argv)
 
     import torch
@@ -224,6 +227,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(train)} training articles, {len(dev)} dev, {len(heldout)} held out; {len(pairs):,} pairs "
           f"({time.time() - started:.0f} s)", file=sys.stderr)
 
+    work = args.out / "build"
+    if args.export_from is not None:
+        tokenizer = AutoTokenizer.from_pretrained(args.export_from)
+        model = AutoModelForSequenceClassification.from_pretrained(args.export_from, num_labels=1)
+        stats = json.loads((args.export_from / "training.json").read_text(encoding="utf-8"))
+        return export_and_report(model, tokenizer, args, argv, stats=stats, pairs=pairs, train=train, dev=dev,
+                                 heldout=heldout, data_sha=data_sha, work=work)
     base = resolve_model_path("all-MiniLM-L6-v2")
     tokenizer = AutoTokenizer.from_pretrained(base)
     model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=1)
@@ -258,13 +268,22 @@ def main(argv: list[str] | None = None) -> int:
             elapsed = time.time() - t0
             print(f"step {step}/{len(chunks)} loss {np.mean(losses[-50:]):.4f} {elapsed / 60:.1f} min "
                   f"(eta {elapsed / step * (len(chunks) - step) / 60:.1f} min)", file=sys.stderr, flush=True)
-    minutes = (time.time() - t0) / 60
-
-    args.out.mkdir(parents=True, exist_ok=True)
-    work = args.out / "build"
-    work.mkdir(exist_ok=True)
-    model.save_pretrained(work / "torch")  # kept until the export is written: nothing to retrain if it fails
+    stats = {"steps": len(losses), "planned_steps": len(chunks), "minutes": round((time.time() - t0) / 60, 1),
+             "first_loss": round(float(np.mean(losses[:100])), 4), "last_loss": round(float(np.mean(losses[-100:])), 4)}
+    work.mkdir(parents=True, exist_ok=True)
+    # Kept until the export is written: `--export-from` finishes a run that stopped after training.
+    model.save_pretrained(work / "torch")
     tokenizer.save_pretrained(work / "torch")
+    (work / "torch" / "training.json").write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
+    return export_and_report(model, tokenizer, args, argv, stats=stats, pairs=pairs, train=train, dev=dev,
+                             heldout=heldout, data_sha=data_sha, work=work)
+
+
+def export_and_report(model, tokenizer, args, argv, *, stats: dict, pairs, train, dev, heldout, data_sha: str,
+                      work: Path) -> int:
+    """Export the trained model, measure it on held-out articles, ship the best precision and write the report."""
+    work.mkdir(parents=True, exist_ok=True)
+    labels = [p.label for p in pairs]
     exported = dict(zip(("onnx float32", "onnx int8", "onnx int8 per channel"), export_onnx(model, tokenizer, work)))
     cases = heldout_cases(heldout, questions=args.heldout_questions)
     dev_cases = heldout_cases(dev, questions=args.heldout_questions, seed=8)
@@ -293,10 +312,8 @@ def main(argv: list[str] | None = None) -> int:
         "training": {"questions": len({p.group for p in pairs}), "pairs": len(pairs), "positives": sum(labels),
                      "paragraph_negatives": sum(p.kind == "paragraph" for p in pairs),
                      "near_negatives": sum(p.kind == "near-topic" for p in pairs), "batch": args.batch,
-                     "lr": args.lr, "steps": len(losses), "planned_steps": len(chunks), "layers": args.layers, "max_tokens": args.max_tokens, "seed": args.seed,
-                     "threads": args.threads, "minutes": round(minutes, 1),
-                     "first_loss": round(float(np.mean(losses[:100])), 4),
-                     "last_loss": round(float(np.mean(losses[-100:])), 4)},
+                     "lr": args.lr, "layers": args.layers, "max_tokens": args.max_tokens, "seed": args.seed,
+                     "threads": args.threads, **stats},
         "heldout": figures,
         "command": "python -m eval.train_reader" + "".join(f" {a}" for a in (argv if argv is not None else sys.argv[1:])),
         "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"), "commit": _commit(),
@@ -307,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     shutil.rmtree(work)
     write_report(meta, args.report)
     print(json.dumps(figures, indent=2))
-    print(f"shipped {shipped} ({meta['precision']}), {minutes:.1f} min of training; report: {args.report}")
+    print(f"shipped {shipped} ({meta['precision']}), {stats['minutes']:.1f} min of training; report: {args.report}")
     return 0
 
 

@@ -109,7 +109,7 @@ def gives(kind: str, text: str) -> bool:
     return bool(_GIVES[kind].search(text))
 
 
-RANK_FEATURES = ("reader", "similarity", "terms", "section_rank", "list_match", "kind_match", "is_list", "is_row",
+RANK_FEATURES = ("reader", "similarity", "terms", "list_match", "kind_match", "is_list", "is_row",
                  "log_words")
 ANSWERABLE_FEATURES = ("reader_best", "reader_max", "top_dense", "names_missing", "numbers_missing", "kind_missing")
 
