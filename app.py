@@ -26,7 +26,7 @@ pages = st.navigation([
 
 settings = settings_or_error()
 qa = open_service(settings) if settings else None
-if settings and qa is None:
+if settings and qa is None and load_error():  # no error: the first index is being built (ui/state.py)
     st.error(load_error(), icon=":material/error:")
 if settings:
     render_sidebar(settings, qa)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from html.parser import HTMLParser
 
 from markdown_it.token import Token
 
@@ -49,14 +50,77 @@ def _inline_words(inline: Token, *, code_ticks: bool) -> str:
     return "".join(parts)
 
 
+class _InPageLinks(HTMLParser):
+    """Counts the `<a href="#…">` links of an HTML fragment and whether it holds any words outside them (a
+    `<summary>` is the fold's label, not content). Python's own HTML tokenizer: no package reads this."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.links, self.words, self._inside = 0, False, []
+
+    def handle_starttag(self, tag: str, attrs) -> None:
+        if tag in ("a", "summary"):
+            href = dict(attrs).get("href") or ""
+            in_page = tag == "summary" or href.startswith("#")
+            self.links += tag == "a" and in_page
+            self.words |= tag == "a" and not in_page
+            self._inside.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self._inside:
+            del self._inside[self._inside.index(tag):]
+
+    def handle_data(self, data: str) -> None:
+        if not self._inside and re.search(r"\w", data):
+            self.words = True
+
+
+def _html_links(html: str) -> int:
+    """How many links to this page's headings an HTML fragment holds; -1 when it holds anything else."""
+    reader = _InPageLinks()
+    reader.feed(html)
+    reader.close()
+    return -1 if reader.words else reader.links
+
+
+def _html_navigation(tokens: list[Token], i: int) -> tuple[int, int]:
+    """(index after it, number of in-page links) of the HTML table of contents starting at token `i`: a
+    `<details>` fold (up to its `</details>`, Markdown lists of links inside included) or one HTML block of
+    links (`<ol><li><a href="#…">`); links -1 when anything in it is content."""
+    first = tokens[i].content
+    if not re.match(r"\s*<details\b", first, re.I):
+        return i + 1, _html_links(first)
+    depth, links, j = 0, 0, i
+    while j < len(tokens):
+        t = tokens[j]
+        if t.level == 0 and t.type == "html_block":
+            depth += len(re.findall(r"<details\b", t.content, re.I)) - len(re.findall(r"</details\s*>", t.content, re.I))
+            found = _html_links(t.content)
+            links = -1 if found < 0 or links < 0 else links + found
+        elif t.type == "inline":
+            links = links + 1 if links >= 0 and t.children and in_page_links_only(t.children) else -1
+        j += 1
+        if depth <= 0:
+            break
+    return j, links
+
+
 def _navigation_lines(tokens: list[Token]) -> set[int]:
-    """Lines of tables of contents: lists or tables made only of links to headings of this page."""
+    """Lines of tables of contents: lists or tables made only of links to headings of this page, in Markdown
+    or in HTML (a `<details>` fold of them, as GitHub READMEs have)."""
     toc: set[int] = set()
     i = 0
     while i < len(tokens):
         token = tokens[i]
         if token.level != 0 or not token.map:
             i += 1
+            continue
+        if token.type == "html_block":
+            end, links = _html_navigation(tokens, i)
+            last = next((t.map[1] for t in reversed(tokens[i:end]) if t.map), token.map[1])
+            if links >= 2:
+                toc.update(range(token.map[0], last))
+            i = end
             continue
         if token.type in ("bullet_list_open", "ordered_list_open", "table_open"):
             close = token.type.replace("_open", "_close")

@@ -100,6 +100,27 @@ def corpus_qa(tmp_path_factory, model):
 
 
 @pytest.fixture
+def github_notes(tmp_path) -> Path:
+    """A private copy of the GitHub-style fixture notes (Kubernetes study notes: a div-centred title, a
+    `<details>` table of contents, inline code in headings, `--flags` in commands)."""
+    notes = tmp_path / "github-notes"
+    shutil.copytree(FIXTURES / "github", notes)
+    return notes
+
+
+@pytest.fixture(scope="session")
+def github_settings(tmp_path_factory, model):
+    """Settings of a real index of the GitHub-style fixture notes, built once (tests must not modify it)."""
+    from ingest.index import sync_index
+
+    notes = tmp_path_factory.mktemp("github-notes")
+    shutil.copytree(FIXTURES / "github", notes, dirs_exist_ok=True)
+    settings = make_settings(notes, tmp_path_factory.mktemp("github-index") / ".chroma")
+    sync_index(settings, model, progress=False)
+    return settings
+
+
+@pytest.fixture
 def fresh_index(tmp_path, model):
     """A private copy of the seed notes and an empty index location, for tests that change things."""
     notes = tmp_path / "notes"

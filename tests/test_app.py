@@ -20,6 +20,18 @@ def start_app(monkeypatch, notes_dir: Path, chroma_dir: Path) -> AppTest:
     return AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
 
 
+def finish_first_build(at: AppTest) -> AppTest:
+    """Wait for the index a first start builds in the background (ui/state.py), then run the page again."""
+    from ui import state
+
+    try:
+        job = at.session_state[state.BUILD_KEY]
+    except KeyError:
+        return at
+    assert job.done.wait(300), "the first build did not finish"
+    return at.run()
+
+
 @pytest.fixture
 def app(monkeypatch, seed_settings) -> AppTest:
     at = start_app(monkeypatch, seed_settings.notes_dir, seed_settings.chroma_dir)
@@ -48,7 +60,7 @@ def test_question_gets_answer_with_citations(app):
     assert "How long can a Lambda function run" in texts(user)
     shown = texts(assistant)
     assert "900 seconds" in shown
-    assert "](notes?note=aws-notes.md&anchor=15&quote=" in shown  # the [1] marker links to the Notes page
+    assert 'href="notes?note=aws-notes.md&amp;anchor=15&amp;quote=' in shown  # the [1] marker links to the Notes page
     expanders = [e.label for e in assistant.expander]
     assert any(label.startswith("Sources") for label in expanders) and "What was searched" in expanders
     searched = next(e for e in assistant.expander if e.label == "What was searched")
@@ -125,8 +137,7 @@ def test_notes_page_deep_link_opens_the_section(app):
     assert headings.get("15") == "Lambda Limits"
     assert {"1", "11", "26", "31"} <= headings.keys()  # every section has its anchor as id
     assert any("Opened at" in c.value and "Lambda Limits" in c.value for c in app.caption)
-    assert any(":orange-background[Maximum execution time: 900 seconds (15 minutes).]" in m.value
-               for m in app.markdown)
+    assert any(">Maximum execution time: 900 seconds (15 minutes).</mark>" in m.value for m in app.markdown)
     assert app.selectbox(key="note_picker").value == "aws-notes.md"
 
 
@@ -174,7 +185,7 @@ def test_bad_settings_show_an_error(monkeypatch, seed_settings, env, message):
 
 
 def test_first_run_builds_the_index_then_reindex_picks_up_a_new_note(monkeypatch, fresh_index):
-    at = start_app(monkeypatch, fresh_index.notes_dir, fresh_index.chroma_dir)
+    at = finish_first_build(start_app(monkeypatch, fresh_index.notes_dir, fresh_index.chroma_dir))
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert [m.value for m in at.sidebar.get("metric")][:1] == ["1"]
 
@@ -192,7 +203,7 @@ def test_first_run_builds_the_index_then_reindex_picks_up_a_new_note(monkeypatch
 def test_index_folder_deleted_while_the_app_runs_is_reported_and_rebuilt_from_the_sidebar(monkeypatch, fresh_index):
     import shutil
 
-    at = start_app(monkeypatch, fresh_index.notes_dir, fresh_index.chroma_dir)
+    at = finish_first_build(start_app(monkeypatch, fresh_index.notes_dir, fresh_index.chroma_dir))
     assert not at.exception and not at.error, [e.value for e in at.error]
     shutil.rmtree(fresh_index.chroma_dir)
 
@@ -268,17 +279,18 @@ def test_escape_markdown_shows_html_and_markup_literally():
     assert escape_markdown("<script>x</script> $5 *a*") == "\\<script\\>x\\</script\\> \\$5 \\*a\\*"
 
 
-def test_note_markdown_keeps_script_as_text_and_drops_unsafe_links(tmp_path):
-    from ui.notes import display_markdown
+def test_note_html_keeps_a_safe_subset_and_drops_scripts_handlers_and_unsafe_links():
+    from ui.notes import display_html
 
-    body = ('<script>window.__pwned=1</script> see <a href="https://aws.amazon.com">AWS</a>, '
-            '[bad](javascript:alert(1)), [other](other.md#x), <img src="pic.png" alt="diagram"> costs $5')
-    shown, _ = display_markdown(body, "aws-notes.md", notes={"other.md"})
-    assert "<script>window.__pwned=1</script>" in shown  # st.markdown shows it as text, never runs it
-    assert "[AWS](https://aws.amazon.com)" in shown
-    assert "javascript:" not in shown and "bad" in shown
-    assert "[other](notes?note=other.md&anchor=x#x)" in shown
-    assert "*[image: diagram]*" in shown and "\\$5" in shown
+    body = ('<script>window.__pwned=1</script>\n\nSee <a href="https://aws.amazon.com" onclick="x()">AWS</a>, '
+            '[bad](javascript:alert(1)), <a href="data:text/html,hi">data</a>, [other](other.md#x), '
+            '<img src="pic.png" alt="diagram" onerror="x()"> costs $5 <kbd>Ctrl</kbd>')
+    shown, _ = display_html(body, "aws-notes.md", notes={"other.md"})
+    assert "script" not in shown and "__pwned" not in shown and "onclick" not in shown and "onerror" not in shown
+    assert '<a href="https://aws.amazon.com" rel="noopener noreferrer">AWS</a>' in shown
+    assert "javascript:" not in shown and "data:" not in shown and "bad" in shown and ">data</a>" in shown
+    assert 'href="notes?note=other.md&amp;anchor=x#x"' in shown
+    assert "<em>[image: diagram]</em>" in shown and "costs $5" in shown and "<kbd>Ctrl</kbd>" in shown
 
 
 def test_reference_links_and_autolinks_with_unsafe_targets_are_not_links_on_the_notes_page():
@@ -310,14 +322,15 @@ def test_exported_markdown_escapes_html_from_notes_and_questions():
 
 
 def test_quote_is_highlighted_line_by_line_and_code_is_left_alone():
-    from ui.notes import display_markdown
+    import re
+
+    from ui.notes import display_html
 
     body = "Intro:\n- one thing,\n- two things\n\n```\n$ echo <b>\n```"
-    shown, found = display_markdown(body, quote="Intro:\n- one thing,\n- two things")
+    shown, found = display_html(body, quote="Intro:\n- one thing,\n- two things")
     assert found
-    assert shown.startswith(":orange-background[Intro:]\n- :orange-background[one thing,]\n"
-                            "- :orange-background[two things]")
-    assert "$ echo <b>" in shown
+    assert re.findall(r"<mark[^>]*>(.*?)</mark>", shown) == ["Intro:", "one thing,", "two things"]
+    assert "<code>$ echo &lt;b&gt;&#10;</code>" in shown
 
 
 def test_conversation_markdown_lists_citations():
@@ -371,7 +384,7 @@ def test_llm_mode_with_an_unreachable_model_falls_back_cleanly(monkeypatch, seed
 def test_notes_changed_on_disk_are_flagged_above_the_chat_with_a_one_click_reindex(monkeypatch, fresh_index):
     from ui import state
 
-    at = start_app(monkeypatch, fresh_index.notes_dir, fresh_index.chroma_dir)
+    at = finish_first_build(start_app(monkeypatch, fresh_index.notes_dir, fresh_index.chroma_dir))
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert not [w for w in at.warning if "changed on disk" in w.value]
 

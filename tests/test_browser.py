@@ -34,7 +34,9 @@ A line with <img src=x onerror="window.__pwned=2"> an image and a [link](javascr
 
 Nothing else to see here: <iframe src="javascript:window.__pwned=4"></iframe>
 """
+GITHUB_NOTE = "kubernetes-notes.md"
 START_TIMEOUT_MS = 120_000
+APP_NOTES: dict[str, Path] = {}  # the notes folder of each app the fixture started
 ANSWER_TIMEOUT_MS = 60_000
 
 
@@ -50,18 +52,14 @@ def app_url(tmp_path_factory, seed_settings, model):
     (notes / "evil.md").write_text(EVIL_NOTE, encoding="utf-8")
     for vault_note in (FIXTURES / "obsidian").glob("*.md"):  # an Obsidian vault's notes
         shutil.copyfile(vault_note, notes / vault_note.name)
+    shutil.copyfile(FIXTURES / "github" / GITHUB_NOTE, notes / GITHUB_NOTE)  # a README-style note from GitHub
     if (CORPORA / "poetry-docs").is_dir():  # a Hugo page with front matter and shortcodes
         shutil.copyfile(CORPORA / "poetry-docs" / "managing-environments.md", notes / "managing-environments.md")
     sync_index(make_settings(notes, chroma), model, progress=False)  # indexes the added notes only
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("NOTES_", "CHROMA_", "EMBED_", "LLM_"))}
-    env.update(NOTES_DIR=str(notes), CHROMA_DIR=str(chroma), CHROMA_HOST="", LLM_PROVIDER="none",
-               PYTHONPATH=str(REPO))
     port = free_port()
-    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address",
-               "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
-               "--client.toolbarMode", "minimal"]  # as scripts/run.sh starts it
-    with serve(command, port, root / "streamlit.log", cwd=REPO, env=env):
+    with serve(streamlit_command(port), port, root / "streamlit.log", cwd=REPO, env=app_env(notes, chroma)):
+        APP_NOTES[f"http://127.0.0.1:{port}"] = notes
         yield f"http://127.0.0.1:{port}"
 
 
@@ -78,6 +76,27 @@ def context(browser):
     context = browser.new_context(viewport={"width": 1280, "height": 860})
     yield context
     context.close()
+
+
+def save_screenshot(path: Path, name: str) -> None:
+    """With UPDATE_SCREENSHOT=1, a test's screenshot also becomes the README's docs/<name>."""
+    if os.environ.get("UPDATE_SCREENSHOT") == "1":
+        (REPO / "docs").mkdir(exist_ok=True)
+        shutil.copyfile(path, REPO / "docs" / name)
+
+
+def streamlit_command(port: int) -> list[str]:
+    """`streamlit run app.py` with scripts/run.sh's flags."""
+    return [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address",
+            "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
+            "--client.toolbarMode", "minimal"]
+
+
+def app_env(notes: Path, chroma: Path) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NOTES_", "CHROMA_", "EMBED_", "LLM_"))}
+    env.update(NOTES_DIR=str(notes), CHROMA_DIR=str(chroma), CHROMA_HOST="", LLM_PROVIDER="none",
+               PYTHONPATH=str(REPO), APP_DB=str(chroma.parent / "app.sqlite3"))
+    return env
 
 
 def open_chat(page, url: str):
@@ -152,7 +171,8 @@ def test_script_in_a_note_or_question_never_runs(app_url, context, tmp_path):
     page = context.new_page()
     page.goto(f"{app_url}/notes?note=evil.md")
     expect(page.locator('[id="evil-note"]')).to_be_visible(timeout=START_TIMEOUT_MS)
-    expect(page.get_by_text("<script>window.__pwned=1</script>")).to_be_visible()  # shown as text
+    expect(page.get_by_text("A line with")).to_be_visible()
+    expect(page.get_by_text("window.__pwned")).to_have_count(0)  # a script is left out, never run
     page.wait_for_timeout(500)
     assert page.evaluate("window.__pwned") is None
     assert not page.evaluate("[...document.querySelectorAll('script, iframe, img')]"
@@ -189,7 +209,7 @@ def test_notes_page_shows_the_note_as_its_author_does_and_highlights_the_quote(a
     page.goto(f"{app_url}/{note_url(note, anchor, quote)}")
     expect(page.locator(f'[id="{anchor}"]')).to_be_visible(timeout=START_TIMEOUT_MS)
     words = " ".join(quote.replace("\n>", " ").split())
-    marked = page.get_by_test_id("stMain").locator("span[style*='background']")  # the highlight, line by line
+    marked = page.get_by_test_id("stMain").locator("mark")  # the highlight, line by line
     expect(marked.first).to_be_in_viewport(timeout=10_000)
     shown = " ".join(" ".join(marked.all_inner_texts()).split())
     assert shown == words
@@ -231,3 +251,86 @@ def test_a_long_paste_the_scores_table_and_a_reload(app_url, browser, tmp_path):
         page.screenshot(path=tmp_path / "after-reload.png")
     finally:
         context.close()
+
+
+def test_a_github_readme_reads_on_the_notes_page_as_on_github(app_url, context, tmp_path):
+    page = context.new_page()
+    page.goto(f"{app_url}/notes?note={GITHUB_NOTE}")
+    main = page.get_by_test_id("stMain")
+    expect(page.locator('[id="kubernetes-study-notes"]')).to_be_visible(timeout=START_TIMEOUT_MS)
+    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=ANSWER_TIMEOUT_MS)  # drawn in full
+    page.wait_for_timeout(1000)
+    page.screenshot(path=tmp_path / "github-note.png")
+    save_screenshot(tmp_path / "github-note.png", "notes-github.png")
+    text = main.inner_text()
+    # 1. no HTML as text, no table of contents of HTML links at the top, pictures as their alt text
+    for raw in ("<div", "</div>", "<details", "<summary", "<ol>", "<li>", "<img", "<kbd>", "Table of Contents"):
+        assert raw not in text, raw
+    expect(main.get_by_text("[image: Kubernetes logo]")).to_be_visible()
+    expect(main.locator("kbd", has_text="Ctrl")).to_be_visible()
+    fold = main.locator("details", has_text="Why did my rollout hang?")
+    expect(fold).to_be_visible()
+    fold.locator("summary").click()
+    expect(fold.get_by_text("readiness probe")).to_be_visible()
+    # 2. inline code in headings and in the Contents is code, no backticks
+    heading = page.locator('[id="-valuesreplicacount-"]')
+    expect(heading.locator("code")).to_have_text("{{ .Values.replicaCount }}")
+    assert "`" not in heading.inner_text()
+    contents = main.get_by_test_id("stExpander").filter(has_text="Contents")
+    expect(contents.locator("a code", has_text="{{ .Values.replicaCount }}")).to_be_visible()
+    expect(contents.locator("a code", has_text="kubectl")).to_be_visible()
+    # 3. flags as written, in prose and in code
+    assert "add --dry-run=client -o yaml to kubectl create" in text
+    assert "everything after -- is passed to the container" in text and "—" not in text
+    expect(main.locator("code", has_text="kubectl exec -it web -- /bin/sh")).to_be_visible()
+
+
+def test_an_answer_keeps_a_commands_flags(app_url, context):
+    page = context.new_page()
+    box = open_chat(page, app_url)
+    reply = ask(page, box, "How do I print a manifest without creating anything?", "--dry-run=client")
+    shown = reply.inner_text()
+    assert "--dry-run=client -o yaml" in shown and "—" not in shown.split("What was searched")[0]
+    assert page.evaluate("window.__pwned") is None
+
+
+def test_a_first_start_shows_the_chat_box_at_once_and_builds_the_index_in_the_background(context, tmp_path):
+    import time
+
+    notes, chroma = tmp_path / "notes", tmp_path / ".chroma"
+    shutil.copytree(REPO / "corpus", notes)  # the bundled notes, no index yet
+    port = free_port()
+    with serve(streamlit_command(port), port, tmp_path / "streamlit.log", cwd=REPO, env=app_env(notes, chroma)):
+        page = context.new_page()
+        started = time.monotonic()
+        page.goto(f"http://127.0.0.1:{port}")
+        box = page.get_by_test_id("stChatInputTextArea")
+        expect(box).to_be_enabled(timeout=START_TIMEOUT_MS)
+        usable = time.monotonic() - started
+        expect(page.get_by_test_id("stProgress")).to_be_visible()
+        expect(page.get_by_role("button", name="Tell me about")).to_have_count(3)  # from the notes' headings
+        page.screenshot(path=tmp_path / "first-start.png")
+        save_screenshot(tmp_path / "first-start.png", "first-start.png")
+        assert usable < 15, f"the chat box took {usable:.1f} s"  # 29 s before (model load and indexing first)
+        print(f"chat box usable after {usable:.1f} s")
+
+        box.fill("How long can a Lambda function run?")  # asked while the index is being built
+        box.press("Enter")
+        reply = page.get_by_test_id("stChatMessage").filter(has_text="900 seconds").last
+        expect(reply).to_be_visible(timeout=START_TIMEOUT_MS)
+        print(f"first answer after {time.monotonic() - started:.1f} s")
+        expect(page.get_by_test_id("stProgress")).to_have_count(0, timeout=ANSWER_TIMEOUT_MS)
+
+
+def test_the_notes_changed_line_appears_on_an_idle_page(app_url, context):
+    """Last in this file: it changes a note of the shared app."""
+    page = context.new_page()
+    open_chat(page, app_url)
+    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=ANSWER_TIMEOUT_MS)  # the run is over
+    expect(page.get_by_text("Your notes changed on disk")).to_have_count(0)
+    note = APP_NOTES[app_url] / GITHUB_NOTE
+    note.write_text(note.read_text(encoding="utf-8") + "\n## Jobs\n\nA Job runs Pods to completion.\n",
+                    encoding="utf-8")
+    # no click, no key: the page is idle
+    expect(page.get_by_text("Your notes changed on disk")).to_be_visible(timeout=20_000)
+    expect(page.get_by_role("button", name="Re-index now")).to_be_visible()

@@ -1,7 +1,8 @@
 """Chat messages: what the chat page stores per turn and how an answer is shown again.
 
 An assistant message keeps the whole `Answer.to_dict()` so every rerun re-renders the same answer,
-its citations, its "what was searched" and its timing without asking again.
+its citations, its "what was searched" and its timing without asking again. Answers and quotes are shown
+as safe HTML (`ui.html.render_html`) so that a command's `--` or `->` reaches the screen as written.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import re
 import time
 from collections.abc import Iterator
 
+from ui.html import render_html
 from ui.links import link_params, note_url
 from ui.markdown import blockquote, escape_markdown, inline_markdown
 
@@ -43,6 +45,26 @@ def history_for_ask(messages: list[dict]) -> list[dict]:
         content = re.sub(r"\s*\[\d+\]", "", m["content"]) if m["role"] == "assistant" else m["content"]
         history.append({"role": m["role"], "content": " ".join(content.split())})
     return history
+
+
+def history_used(earlier: list[dict], answer: dict) -> list[dict]:
+    """The earlier turns a question was answered with, as chat messages: none when it was searched on its
+    own; for a follow-up, the user's question whose subject was searched along with it, and its answer
+    (`qa.conversation.condense_query` uses that one question, never the rest of the conversation)."""
+    from qa.conversation import MAX_QUESTION_CHARS
+
+    asked = " ".join(answer["question"].split())
+    searched = " ".join((answer.get("searched_query") or asked).split())
+    if searched == asked or not searched.endswith(" " + asked):
+        return []
+    subject = searched[:-len(asked)].strip()
+    history = history_for_ask(earlier)
+    for n in range(len(history) - 1, -1, -1):
+        turn = history[n]
+        if turn["role"] == "user" and " ".join(turn["content"][:MAX_QUESTION_CHARS].split()) == subject:
+            reply = history[n + 1:n + 2]
+            return [turn, *(r for r in reply if r["role"] == "assistant")]
+    return []
 
 
 def breadcrumb(path) -> str:
@@ -90,10 +112,17 @@ def answer_markdown(message: dict) -> str:
     return "".join(answer_tokens(message)).strip()
 
 
-def stream_tokens(message: dict, delay_s: float = 0.0) -> Iterator[str]:
-    """`answer_tokens` one by one (for `st.write_stream`), optionally paced."""
-    for token in answer_tokens(message):
-        yield token
+def answer_html(message: dict) -> str:
+    """The answer as safe HTML for `st.markdown(..., unsafe_allow_html=True)`."""
+    return render_html(answer_markdown(message))
+
+
+def stream_html(message: dict, delay_s: float = 0.0) -> Iterator[str]:
+    """The answer growing token by token (`answer_tokens`), each step as `answer_html` would show it,
+    optionally paced: the page redraws one placeholder with each."""
+    tokens = answer_tokens(message)
+    for n in range(1, len(tokens) + 1):
+        yield render_html("".join(tokens[:n]).strip())
         if delay_s:
             time.sleep(delay_s)
 
@@ -104,7 +133,7 @@ def source_items(message: dict) -> list[dict]:
     for c in message["answer"].get("citations", []):
         items.append({
             "n": c["n"], "label": breadcrumb(c["heading_path"]), "source": c["source"], "anchor": c["anchor"],
-            "quote_markdown": blockquote(inline_markdown(_plain(c["quote"]))),
+            "quote_html": render_html(blockquote(inline_markdown(_plain(c["quote"])))),
             "url": note_url(c["source"], c["anchor"], c["quote"]),
             "params": link_params(c["source"], c["anchor"], c["quote"]),
         })

@@ -1,11 +1,12 @@
 """A note as the Notes page shows it: sections with their anchors, a table of contents, a highlight.
 
-The note's Markdown is shown with `st.markdown`, which never renders HTML. So that the notes still
-read well, the few HTML forms notes commonly use are turned into Markdown first (`<a href>` links,
-`<img>`, `<b>`, `<br>`, the `<a name>` anchors, which become the headings' ids); any other tag, a
-`<script>` included, stays visible as text. Notes written for Hugo or Obsidian read as their authors
-see them: shortcode notes and `> [!type]` callouts as titled quotes, `[[wikilinks]]` as links to the
-note and heading, comments and embeds left out (`author_view`).
+A section's Markdown is shown as GitHub shows it: rendered to HTML, with a safe subset of HTML kept
+(`ui/html.py`: markdown-it-py, then nh3; no scripts, no event handlers, no `javascript:`/`data:` links),
+links to other notes turned into links to the Notes page, local pictures shown as their alt text.
+Notes written for Hugo or Obsidian read as their authors see them: shortcode notes and `> [!type]`
+callouts as titled quotes, `[[wikilinks]]` as links to the note and heading, comments and embeds left
+out (`author_view`). Tables of contents (Markdown or a `<details>` fold of links) are left out: the
+page draws its own.
 """
 
 from __future__ import annotations
@@ -23,25 +24,11 @@ from notes.front_matter import read_front_matter
 from notes.parse import parse_note
 from notes.markdown import ADMONITION_NAMES, CALLOUT, EMBED, OBSIDIAN_COMMENT, SHORTCODE, in_fences
 from notes.slug import slug
+from ui.html import HIGHLIGHT_CLOSE as _HL_CLOSE, HIGHLIGHT_OPEN as _HL_OPEN, default_href, render_html
 from ui.links import note_url
-from ui.markdown import escape_markdown
-
-HIGHLIGHT = "orange-background"
-# Private-use characters mark the quote while the Markdown is rewritten, then become the highlight.
-_HL_OPEN, _HL_CLOSE = "\ue000", "\ue001"
+from ui.markdown import escape_markdown, inline_markdown
 
 _CODE_SPAN = re.compile(r"(`+)(?:(?!\1).)+?\1")
-_ANCHOR_TAG = re.compile(r"""<a\s+(?:name|id)\s*=\s*["'][^"']*["'][^>]*>\s*</a>""", re.I)
-_HTML_LINK = re.compile(r"""<a\b[^>]*?\bhref\s*=\s*["']([^"']*)["'][^>]*>(.*?)</a>""", re.I | re.S)
-_HTML_LINK_NO_HREF = re.compile(r"<a\b[^>]*>(.*?)</a>", re.I | re.S)
-_HTML_IMG = re.compile(r"<img\b[^>]*>", re.I)
-_ATTR = r"""\b{name}\s*=\s*["']([^"']*)["']"""
-_BR = re.compile(r"<br\s*/?>", re.I)
-_SIMPLE_TAGS = {"b": "**", "strong": "**", "i": "*", "em": "*", "code": "`", "del": "~~", "s": "~~"}
-_SIMPLE_TAG = re.compile(r"<(b|strong|i|em|code|del|s)>(.*?)</\1>", re.I | re.S)
-_MD_IMAGE = re.compile(r"!\[([^\]]*)\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
-_MD_LINK = re.compile(r"(?<!!)\[([^\]]+)\]\(\s*<?([^)\s>]+)>?(\s+\"[^\"]*\")?\s*\)")
-_SAFE_URL = re.compile(r"^(https?://|mailto:|#|notes\?)", re.I)  # notes?…: a deep link into this app
 _LIST_PREFIX = re.compile(r"^((?:\s*>)*\s*(?:(?:[-*+]|\d+[.)])\s+)?)(.*?)(\s*)$")
 _COMMENTS = re.compile(r"<!--.*?-->|" + OBSIDIAN_COMMENT.pattern, re.S)
 _REF_DEFINITION = re.compile(r"""^( {0,3}\[[^\]\n]+\]:[ \t]*)<?([^\s>]+)>?((?:[ \t]+(?:"[^"\n]*"|'[^'\n]*'|\([^)\n]*\)))?[ \t]*)$""",
@@ -55,7 +42,7 @@ _WIKILINK = re.compile(r"\[\[([^\[\]|#\n]*)(?:#([^\[\]|\n]*))?(?:\|([^\[\]\n]*))
 
 @dataclass(frozen=True)
 class NoteBlock:
-    """One piece of the page: a heading (with its anchor) or a Markdown body."""
+    """One piece of the page: a heading (with its anchor), a body (safe HTML) or a cited passage."""
 
     kind: str  # "heading" | "body" | "cited"
     text: str
@@ -134,7 +121,7 @@ def toc_markdown(note: ParsedNote) -> str:
     if not sections:
         return ""
     top = min(s.level for s in sections)
-    return "\n".join(f"{'    ' * (s.level - top)}- [{escape_markdown(s.heading)}](#{_fragment(s.anchor)})"
+    return "\n".join(f"{'    ' * (s.level - top)}- [{inline_markdown(s.heading)}](#{_fragment(s.anchor)})"
                      for s in sections)
 
 
@@ -229,40 +216,6 @@ def author_view(text: str, source: str = "", *, notes: set[str] | None = None) -
     return "\n".join(out)
 
 
-def _rewrite_links(text: str, source: str, notes: set[str] | None) -> str:
-    def html_link(m: re.Match) -> str:
-        href, label = m.group(1).strip(), m.group(2)
-        return _link(label, href, source, notes)
-
-    def md_link(m: re.Match) -> str:
-        return _link(m.group(1), m.group(2), source, notes, title=m.group(3) or "")
-
-    def html_img(m: re.Match) -> str:
-        tag = m.group(0)
-        src = re.search(_ATTR.format(name="src"), tag, re.I)
-        alt = re.search(_ATTR.format(name="alt"), tag, re.I)
-        return _image(alt.group(1) if alt else "", src.group(1) if src else "")
-
-    text = _rewrite_link_forms(_ANCHOR_TAG.sub("", text), source, notes)
-    text = _MD_IMAGE.sub(lambda m: _image(m.group(1), m.group(2)), text)
-    text = _MD_LINK.sub(md_link, text)  # before the HTML forms, whose output is final
-    text = _HTML_IMG.sub(html_img, text)
-    text = _HTML_LINK.sub(html_link, text)
-    text = _HTML_LINK_NO_HREF.sub(lambda m: m.group(1), text)
-    text = _BR.sub("  \n" if "|" not in text else " ", text)
-    for _ in range(2):  # nested <b><i>…</i></b>
-        text = _SIMPLE_TAG.sub(lambda m: f"{_SIMPLE_TAGS[m.group(1).lower()]}{m.group(2)}"
-                                         f"{_SIMPLE_TAGS[m.group(1).lower()]}", text)
-    return text
-
-
-def _image(alt: str, src: str) -> str:
-    if re.match(r"^https?://", src, re.I):
-        return f"![{alt}]({src})"
-    label = alt or posixpath.basename(src) or "image"
-    return f"*[image: {label}]*"  # a local picture the app cannot serve
-
-
 def _safe_href(href: str, source: str, notes: set[str] | None) -> str | None:
     """Where a link may point on this page: web, mail or in-page, or another note's deep link; None for
     javascript:, data:, relative files the app cannot serve."""
@@ -271,15 +224,7 @@ def _safe_href(href: str, source: str, notes: set[str] | None) -> str | None:
         target = posixpath.normpath(posixpath.join(posixpath.dirname(source), path))
         if notes is None or target in notes:
             return note_url(target, fragment or None)
-    return href if _SAFE_URL.match(href) else None
-
-
-def _link(label: str, href: str, source: str, notes: set[str] | None, *, title: str = "") -> str:
-    """A Markdown link that is safe to click, or only its words."""
-    safe = _safe_href(href, source, notes)
-    if safe is None:
-        return label
-    return f"[{label}]({safe}{title if safe == href else ''})"
+    return default_href(href)
 
 
 def _rewrite_link_forms(text: str, source: str, notes: set[str] | None) -> str:
@@ -328,18 +273,25 @@ def cap_nesting(text: str, *, depth: int = MAX_SHOWN_NESTING) -> str:
 
 def display_markdown(body: str, source: str = "", *, notes: set[str] | None = None,
                      quote: str | None = None) -> tuple[str, bool]:
-    """A section body ready for `st.markdown`, and whether `quote` was found and highlighted."""
+    """A section body as the Markdown its author meant (`author_view`, nesting capped, unsafe reference
+    links and autolinks unlinked), the quoted passage between highlight marks; and whether it was found."""
     body, found = mark_quote(body, quote)
     body = author_view(_outside_fences(body, cap_nesting), source, notes=notes)
+    shown = _outside_code(body, lambda text: _rewrite_link_forms(text, source, notes))
+    return (shown if found else shown.replace(_HL_OPEN, "").replace(_HL_CLOSE, "")), found
 
-    def rewrite(text: str) -> str:
-        text = _rewrite_links(text, source, notes)
-        return text.replace("$", "\\$")  # prices are not LaTeX
 
-    shown = _outside_code(body, rewrite)
-    if found:
-        shown = shown.replace(_HL_OPEN, f":{HIGHLIGHT}[").replace(_HL_CLOSE, "]")
-    return shown.replace(_HL_OPEN, "").replace(_HL_CLOSE, ""), found
+def display_html(body: str, source: str = "", *, notes: set[str] | None = None,
+                 quote: str | None = None) -> tuple[str, bool]:
+    """A section body as safe HTML for `st.markdown(..., unsafe_allow_html=True)` (`ui.html.render_html`),
+    links to notes as links to the Notes page, the quoted passage highlighted; and whether it was found."""
+    shown, found = display_markdown(body, source, notes=notes, quote=quote)
+    return render_html(shown, href=lambda href: _safe_href(href, source, notes)), found
+
+
+def _shows_something(html: str) -> bool:
+    """Whether rendered HTML has words or a picture (a lone `<div align="center">` of a README has not)."""
+    return "<img" in html or bool(re.sub(r"<[^>]*>|&#10;", "", html).strip())
 
 
 def note_blocks(note: ParsedNote, *, anchor: str | None = None, quote: str | None = None,
@@ -354,9 +306,9 @@ def note_blocks(note: ParsedNote, *, anchor: str | None = None, quote: str | Non
         cited = quote if anchor and section.anchor == anchor else None
         if section.level > 0:
             blocks.append(NoteBlock("heading", section.heading, section.level, section.anchor))
-        body, found = display_markdown(section.text, note.source, notes=notes, quote=cited)
+        body, found = display_html(section.text, note.source, notes=notes, quote=cited)
         if cited and not found:
             blocks.append(NoteBlock("cited", cited, section.level, section.anchor))
-        if body.strip():
+        if _shows_something(body):
             blocks.append(NoteBlock("body", body, section.level, section.anchor))
     return blocks

@@ -24,6 +24,7 @@ class IngestJob:
     rebuild: bool
     done: threading.Event = field(default_factory=threading.Event)
     progress: tuple[int, int] = (0, 0)
+    loading_model: bool = False
     report: object | None = None
     error: BaseException | None = None
 
@@ -38,8 +39,9 @@ _jobs: dict[tuple, IngestJob] = {}
 _jobs_lock = threading.Lock()
 
 
-def start_ingest(key: tuple, settings: Settings, model, *, rebuild: bool = False) -> IngestJob:
-    """The running ingest of this index (`key`), or a new one in its own thread."""
+def start_ingest(key: tuple, settings: Settings, model=None, *, load_model=None, rebuild: bool = False) -> IngestJob:
+    """The running ingest of this index (`key`), or a new one in its own thread; without a `model`, the
+    thread first calls `load_model()` (a first start: the page need not wait for the model either)."""
     from ingest.index import sync_index
 
     with _jobs_lock:
@@ -53,7 +55,10 @@ def start_ingest(key: tuple, settings: Settings, model, *, rebuild: bool = False
 
     def work() -> None:
         try:
-            job.report = sync_index(settings, model, rebuild=rebuild, progress=False, on_progress=on_progress)
+            job.loading_model = model is None
+            loaded = model or load_model()
+            job.loading_model = False
+            job.report = sync_index(settings, loaded, rebuild=rebuild, progress=False, on_progress=on_progress)
         except BaseException as exc:  # noqa: BLE001 - handed to whoever waits for the job
             job.error = exc
         finally:
@@ -69,14 +74,23 @@ def running_ingest(key: tuple) -> IngestJob | None:
     return job if job is not None and not job.done.is_set() else None
 
 
+def progress_text(job: IngestJob) -> tuple[float, str]:
+    """(share done, what the job is doing) for a progress bar."""
+    label = "Rebuilding the index" if job.rebuild else "Indexing the notes"
+    done, total = job.progress
+    if job.loading_model:
+        return 0.0, f"{label}: loading the embedding model…"
+    if not total:
+        return 0.0, f"{label}: reading the notes…"
+    return done / total, f"{label}: embedding {done} / {total}…"
+
+
 def wait_for_ingest(job: IngestJob, container) -> object:
     """Show the job's progress in `container` until it ends; its report (or its error, raised)."""
-    label = "Rebuilding the index" if job.rebuild else "Indexing the notes"
-    bar = container.progress(0.0, text=f"{label}: reading the notes…")
+    bar = container.progress(*progress_text(job))
     try:
         while not job.done.wait(POLL_S):
-            done, total = job.progress
-            bar.progress(done / total if total else 0.0, text=f"{label}: embedding {done} / {total}…")
+            bar.progress(*progress_text(job))
     finally:
         bar.empty()
     return job.outcome()

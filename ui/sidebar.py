@@ -63,7 +63,11 @@ def _index_panel(settings: Settings, qa) -> None:
     if qa is None:
         lines.append(f"**Model:** `{settings.embed_model}`")
         st.caption("  \n".join(lines))
-        st.warning("The index is not available; see the message on the page.", icon=":material/warning:")
+        if state.building() is not None:
+            st.info("Building the index for the first time (see the page); you can ask already.",
+                    icon=":material/build:")
+        else:
+            st.warning("The index is not available; see the message on the page.", icon=":material/warning:")
         return
     st.session_state.pop(state.INDEX_STATE_KEY, None)
     running = reindex.running_ingest(state.settings_key(settings))
@@ -89,6 +93,9 @@ def _index_panel(settings: Settings, qa) -> None:
     cols[1].metric("Sections", index_state.sections)
     cols[2].metric("Chunks", index_state.chunks)
     st.caption(f"Last change indexed: {ago(index_state.ingested_at)} · generation {index_state.generation}")
+    if state.other_notes_folder(settings):
+        st.warning(f"These counts are of `{index_state.notes_dir}`, not of the notes folder: re-index to build the "
+                   "index from it.", icon=":material/folder_off:")
 
     if st.button("Re-index notes", icon=":material/refresh:", width="stretch",
                  help="Embed new and changed notes, retire deleted ones (only what changed is embedded)."):

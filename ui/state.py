@@ -3,6 +3,9 @@
 The model and the index are loaded once per process (`st.cache_resource`), keyed on the settings
 that decide what gets loaded, so two configurations (two tests, two folders) never share an object.
 Chat history lives in `st.session_state` only: each browser session has its own.
+
+On a first start (no index yet) the index is built in a thread of its own (ui/reindex.py), model load
+included, so the page and its chat box appear at once; a question asked meanwhile waits for the build.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ SCOPE_SECTION_KEY = "scope_section"
 SCOPE_TAGS_KEY = "scope_tags"
 INDEX_STATE_KEY = "notesqa_index_state"
 RECORDS_ERROR_KEY = "notesqa_records_error"
+BUILD_KEY = "notesqa_first_build"
 STAMP_CHECK_S = 3.0  # how often the notes folder is looked at for changes
 ALL_NOTES = "All notes"
 WHOLE_NOTE = "Whole note"
@@ -87,12 +91,6 @@ def _open_service(key: tuple, _settings: Settings) -> NotesQA:
     return qa
 
 
-@st.cache_resource
-def _build_lock(key: tuple) -> threading.Lock:
-    """One first-run build per configuration per process, even with several sessions open."""
-    return threading.Lock()
-
-
 def build_index(settings: Settings, model, *, rebuild: bool = False, container=None):
     """Run ingest in its own thread (ui/reindex.py, so a rerun never aborts it) with a progress bar in
     `container` (the page by default); returns the report, or raises the ingest's error."""
@@ -102,34 +100,64 @@ def build_index(settings: Settings, model, *, rebuild: bool = False, container=N
     return reindex.wait_for_ingest(job, container or st)
 
 
-def _load(settings: Settings) -> NotesQA:
+_opened: set[tuple] = set()  # configurations whose service this process opened (a deleted index is not new)
+
+
+def _no_index_yet(settings: Settings) -> bool:
+    """A local index folder that was never built (checked before the model loads: a first start need not
+    wait for the model to find out). An index deleted under a running service is not one: the service
+    says so, with the rebuild to run."""
+    return (not settings.uses_server and settings_key(settings) not in _opened
+            and not (Path(settings.chroma_dir) / "chroma.sqlite3").exists())
+
+
+def _start_first_build(settings: Settings):
+    """The first build of this configuration's index, in its own thread (model load included)."""
+    from ui import reindex
+
+    if not settings.uses_server and not Path(settings.notes_dir).is_dir():
+        raise NotesQAError(f"There is no index yet and the notes folder {settings.notes_dir} does not exist: "
+                           f"create it or set NOTES_DIR to your notes folder.")
+    job = reindex.start_ingest(settings_key(settings), settings, load_model=lambda: embedding_model(
+        settings.embed_model, settings.embed_batch_size, str(settings.model_cache_dir)))
+    st.session_state[BUILD_KEY] = job
+    return job
+
+
+def building():
+    """The first build this session waits for (a ui.reindex.IngestJob), or None."""
+    return st.session_state.get(BUILD_KEY)
+
+
+def _load(settings: Settings) -> NotesQA | None:
+    """The service, or None while the first build of the index runs (`building()` is that job)."""
+    from ui import reindex
+
     key = settings_key(settings)
+    job = st.session_state.get(BUILD_KEY)
+    if job is not None:
+        if not job.done.is_set():
+            return None
+        del st.session_state[BUILD_KEY]
+        st.session_state["notesqa_built"] = job.outcome().summary  # or the build's error, raised
+    elif _no_index_yet(settings) and reindex.running_ingest(key) is not None:
+        st.session_state[BUILD_KEY] = reindex.running_ingest(key)  # another session started it
+        return None
+    if _no_index_yet(settings):
+        _start_first_build(settings)
+        return None
     try:
-        return _open_service(key, settings)
+        qa = _open_service(key, settings)
     except IndexMissing:
-        if settings.uses_server is False and not Path(settings.notes_dir).is_dir():
-            raise NotesQAError(
-                f"There is no index yet and the notes folder {settings.notes_dir} does not exist: "
-                f"create it or set NOTES_DIR to your notes folder."
-            ) from None
-    with _build_lock(key):
-        try:  # another session may have built it while this one waited
-            return _open_service(key, settings)
-        except IndexMissing:
-            pass
-        model = embedding_model(settings.embed_model, settings.embed_batch_size, str(settings.model_cache_dir))
-        box = st.empty()
-        with box.container():
-            st.info(f"No index yet: building it from the notes in {settings.notes_dir} (one time)…",
-                    icon=":material/build:")
-            report = build_index(settings, model)
-        box.empty()
-        st.session_state["notesqa_built"] = report.summary
-    return _open_service(key, settings)
+        _start_first_build(settings)
+        return None
+    _opened.add(key)
+    return qa
 
 
 def open_service(settings: Settings) -> NotesQA | None:
-    """Load (or on first run build) the service; on failure show the one-sentence reason and return None.
+    """Load the service (on a first run: start building the index and return None, see `building()`); on
+    failure keep the one-sentence reason (`load_error()`) and return None.
 
     Called once per run by app.py; pages then read the result with `service()`.
     """
@@ -264,3 +292,26 @@ def kept(action, *args, **kwargs):
 def search_tags() -> tuple[str, ...]:
     """The front-matter tags the sidebar limits questions to (none: every note)."""
     return tuple(st.session_state.get(SCOPE_TAGS_KEY) or ())
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _examples(notes_dir: str, stamp: str, max_bytes: int) -> list[str]:
+    from ui.examples import notes_examples
+
+    return notes_examples(Path(notes_dir), max_bytes=max_bytes)
+
+
+def example_questions(settings: Settings) -> list[str]:
+    """Questions about the user's own headings (worked out again only when the notes change)."""
+    return _examples(str(settings.notes_dir), _notes_stamp(str(settings.notes_dir)), settings.max_file_bytes)
+
+
+def other_notes_folder(settings: Settings) -> str | None:
+    """One sentence when the index this run showed holds another notes folder than `NOTES_DIR` (an index
+    belongs to one folder: answering from it would answer from the other notes); None when it does not."""
+    index_state = st.session_state.get(INDEX_STATE_KEY)
+    built = index_state.notes_dir if index_state is not None else ""
+    if not built or Path(built).resolve() == Path(settings.notes_dir).resolve():
+        return None
+    return (f"This index holds the notes of {built}, not those of your notes folder {settings.notes_dir}: "
+            f"re-index to build it from {settings.notes_dir} (questions wait until then).")

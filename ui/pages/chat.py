@@ -6,7 +6,7 @@ import streamlit as st
 
 from qa.errors import NotesQAError
 from qa.records import COMMENTS
-from ui import answers, conversations, sidebar, state
+from ui import answers, conversations, reindex, sidebar, state
 from ui.conversations import MESSAGES_KEY
 from ui.export import conversation_markdown
 from ui.markdown import escape_markdown
@@ -15,10 +15,14 @@ PENDING_KEY = "pending_question"  # a question to ask on the next run ("Search a
 QUEUE_KEY = "unanswered_questions"  # asked, not yet answered and kept (see the loop at the end)
 ASK_PARAM = "ask"  # ?ask=…: a question to ask on arrival (the Evaluation page's "ask again")
 STREAM_DELAY_S = 0.015  # per word: the answer appears progressively, the whole of it within a second
+NOTICES_EVERY_S = 5.0  # an idle page looks at the notes folder this often (the "notes changed" line)
+BUILD_POLL_S = 1.0  # how often the first build's progress bar moves on an idle page
 AVATARS = {"user": ":material/person:", "assistant": ":material/menu_book:"}
 
 qa = state.service()
 settings = state.settings()
+build = state.building()  # the first index being built (then `qa` is None and questions wait for it)
+elsewhere = state.other_notes_folder(settings) if settings is not None and qa is not None else None
 store = state.records(settings) if settings is not None else None
 # The conversation lives in the URL (?c=…) and in the local store, so a reload brings it back; a session
 # writes only to conversations it started (ui/conversations.py).
@@ -40,7 +44,7 @@ def rated(turn: int) -> None:
         return
     answer = messages[turn]["answer"]
     earlier = messages[:max(turn - 1, 0)]
-    state.kept(store.rate, conversation, turn, question=answer["question"], history=answers.history_for_ask(earlier),
+    state.kept(store.rate, conversation, turn, question=answer["question"], history=answers.history_used(earlier, answer),
                answer=answer, generation=answer.get("generation"), rating=int(rating),
                comment=st.session_state.get(f"why-{conversation}-{turn}") or "")
 
@@ -66,7 +70,7 @@ def show_sources(message: dict) -> None:
         for item in items:
             st.markdown(f"**\\[{item['n']}\\]** [{escape_markdown(item['label'])}]({item['url']}) "
                         f"· :gray[{escape_markdown(item['source'])}]")
-            st.markdown(item["quote_markdown"])
+            st.markdown(item["quote_html"], unsafe_allow_html=True)  # sanitised by nh3 (ui/html.py)
             st.page_link("ui/pages/notes.py", label="Open here in Notes", icon=":material/arrow_forward:",
                          query_params=item["params"])
 
@@ -103,6 +107,10 @@ def show_searched(message: dict) -> None:
         st.caption(answers.timing_caption(message))
 
 
+def ask_example(question: str) -> None:
+    st.session_state[PENDING_KEY] = question
+
+
 def search_everywhere(question: str) -> None:
     """'Search all notes': drop the sidebar's limits and ask the same question again."""
     st.session_state[state.SCOPE_NOTE_KEY] = state.ALL_NOTES
@@ -137,7 +145,7 @@ def show_message(message: dict, key: str = "") -> None:
         elif message.get("error"):
             st.error(message["error"], icon=":material/error:")
         else:
-            st.markdown(answers.answer_markdown(message))
+            st.markdown(answers.answer_html(message), unsafe_allow_html=True)  # sanitised by nh3 (ui/html.py)
             show_details(message, key)
             show_feedback(message, int(key))
 
@@ -171,9 +179,10 @@ def ask(question: str, earlier: list[dict], on_token=None) -> dict:
 
 # Pinned to the bottom wherever it is called; read first so the page knows a question is coming. No
 # max_chars: a longer paste is trimmed by the pipeline, with a notice under the answer, not refused silently.
-question = st.chat_input("Ask a question about your notes", disabled=qa is None)
+question = st.chat_input("Ask a question about your notes", disabled=(qa is None and build is None) or bool(elsewhere))
 question = question or st.session_state.pop(PENDING_KEY, None) or st.query_params.pop(ASK_PARAM, None)
 queue: list[str] = st.session_state.setdefault(QUEUE_KEY, [])
+waited_for_build = False
 if question and question.strip():
     queue.append(question)
 asking = bool(queue)
@@ -192,19 +201,52 @@ if source:
 elif state.search_tags():
     st.caption(":material/filter_alt: Searching only notes tagged "
                + ", ".join(f"`{t}`" for t in state.search_tags()) + " (see the sidebar)")
-if qa is not None and settings is not None:
+
+
+def show_reindex_line(text: str, *, icon: str, key: str) -> None:
+    """One warning line above the chat with its *Re-index now* button."""
+    note, act = st.columns([4, 1], vertical_alignment="center")
+    note.warning(text, icon=icon)
+    if act.button("Re-index now", icon=":material/refresh:", key=key, width="stretch"):
+        sidebar.run_ingest(settings, qa, rebuild=False)
+
+
+@st.fragment(run_every=NOTICES_EVERY_S)
+def show_index_notices() -> None:
+    """The lines above the chat about the index: notes changed on disk (with *Re-index now*), or the
+    re-indexer's failure. A fragment on a timer, so an idle page shows them too."""
     watcher = state.start_watcher(settings, qa)
     if watcher is not None and watcher.error:
         st.error(f"Re-indexing automatically failed: {watcher.error}", icon=":material/error:")
     elif watcher is None and state.notes_changed(settings):
-        note, act = st.columns([4, 1], vertical_alignment="center")
-        note.warning("Your notes changed on disk since they were indexed: answers may be out of date.",
-                     icon=":material/update:")
-        if act.button("Re-index now", icon=":material/refresh:", key="stale_reindex", width="stretch"):
-            sidebar.run_ingest(settings, qa, rebuild=False)
-if not messages and not asking and qa is not None:
-    st.caption("Ask anything your notes cover, for example *How long can a Lambda function run?* "
-               "Each sentence of an answer is quoted from your notes; click a [n] marker to open the note there.")
+        show_reindex_line("Your notes changed on disk since they were indexed: answers may be out of date.",
+                          icon=":material/update:", key="stale_reindex")
+
+
+@st.fragment(run_every=BUILD_POLL_S)
+def show_build_progress() -> None:
+    """The first build's progress bar; the whole page runs again once the index is there."""
+    if build.done.is_set():
+        st.rerun(scope="app")
+    st.progress(*reindex.progress_text(build))
+    st.caption(f"First start: indexing the notes in {escape_markdown(str(settings.notes_dir))}. "
+               "You can ask already: questions are answered as soon as the index is ready.")
+
+
+if build is not None and settings is not None:
+    show_build_progress()
+elif elsewhere:
+    show_reindex_line(escape_markdown(elsewhere), icon=":material/folder_off:", key="folder_reindex")
+elif qa is not None and settings is not None:
+    show_index_notices()
+if not messages and not asking and settings is not None and (qa is not None or build is not None):
+    examples = state.example_questions(settings)
+    st.caption("Ask anything your notes cover: each sentence of an answer is quoted from your notes; click a [n] "
+               "marker to open the note there." + (" For example:" if examples else ""))
+    if examples:
+        row = st.container(horizontal=True)
+        for n, example in enumerate(examples):
+            row.button(example, key=f"example-{n}", icon=":material/help:", on_click=ask_example, args=(example,))
 
 for number, message in enumerate(messages):
     show_message(message, str(number))
@@ -218,6 +260,14 @@ while queue:
     with st.chat_message("assistant", avatar=AVATARS["assistant"]):
         draft = st.empty()
         try:
+            if qa is None and build is not None:  # asked during the first build: wait for it, then answer
+                reindex.wait_for_ingest(build, draft)
+                qa = state.open_service(settings)
+                build, waited_for_build = None, True
+            if qa is None:
+                raise NotesQAError(state.load_error() or "The index is not available; see the message on the page.")
+            if elsewhere:
+                raise NotesQAError(elsewhere)
             if use_llm():
                 tokens: list[str] = []
 
@@ -243,7 +293,9 @@ while queue:
         if reply.get("error"):
             st.error(reply["error"], icon=":material/error:")
         else:
-            st.write_stream(answers.stream_tokens(reply, STREAM_DELAY_S))
+            shown = st.empty()
+            for partial in answers.stream_html(reply, STREAM_DELAY_S):
+                shown.markdown(partial, unsafe_allow_html=True)  # sanitised by nh3 (ui/html.py)
             show_details(reply, str(len(messages) - 1))
             show_feedback(reply, len(messages) - 1)
 
@@ -253,3 +305,5 @@ with toolbar:
                        help="The conversation as Markdown, with each answer's sources")
     st.button("New chat", icon=":material/add_comment:", on_click=new_chat, disabled=not messages,
               help="Start over (this conversation stays at its own address)")
+if waited_for_build:  # the sidebar was drawn while the index was being built: draw it again, with its counts
+    st.rerun()

@@ -1,7 +1,7 @@
 """Notes: read a note with its table of contents; deep links open it at a section, the quote highlighted.
 
 `?note=aws-notes.md&anchor=15&quote=…` opens aws-notes.md scrolled to the heading whose id is `15`.
-Note text is only ever shown through `st.markdown` (HTML is never rendered) and heading elements.
+Note text is shown through heading elements and `st.markdown` of HTML sanitised by nh3 (ui/html.py).
 """
 
 from pathlib import Path
@@ -11,7 +11,7 @@ import streamlit as st
 from qa.errors import NotesQAError
 from ui import state
 from ui.links import NOTE_PARAM, read_deep_link
-from ui.markdown import blockquote, escape_markdown
+from ui.markdown import blockquote, escape_markdown, inline_markdown
 from ui.notes import find_section, list_notes, load_note, meta_line, note_blocks, note_label, notes_meta, toc_markdown
 
 PICKER_KEY = "note_picker"
@@ -46,8 +46,9 @@ def picked() -> None:
 
 
 def heading(text: str, level: int, anchor: str) -> None:
-    """The note's heading levels as h1/h2/h3 (deeper ones as h3), with the section's anchor as id."""
-    body = escape_markdown(text)
+    """The note's heading levels as h1/h2/h3 (deeper ones as h3), with the section's anchor as id; inline
+    code in a heading shown as code."""
+    body = inline_markdown(text)
     if level <= 1:
         st.title(body, anchor=anchor)
     elif level == 2:
@@ -64,7 +65,7 @@ def show_blocks(blocks) -> None:
             st.info(f"**Cited passage** (the note changed since it was indexed):\n\n"
                     f"{blockquote(escape_markdown(block.text))}", icon=":material/format_quote:")
         else:
-            st.markdown(block.text)
+            st.markdown(block.text, unsafe_allow_html=True)  # sanitised by nh3 in ui/html.py
 
 
 settings = state.settings()
