@@ -44,7 +44,7 @@ DEFAULT_READ = 12  # units the reader reads per question (the cheap score's best
 CHEAP_TERMS_WEIGHT = 0.5  # the question's words held, against similarity, in the cheap score
 
 NOT_COVERED = "Your notes don't cover this."
-_ASKS = re.compile(r"\?(?:\s|$)")  # a sentence that asks: the notes' own questions are not answers
+_ASKS = re.compile(r"\?(?:[\s:;]|$)")  # a sentence that asks: the notes' own questions are not answers
 
 
 @dataclass
@@ -296,8 +296,9 @@ def select(info: QuestionInfo, ranked: list[Candidate], model: AnswerModel, *,
 
 
 def _short(text: str, words: int = 8) -> str:
+    """A label short enough to stand as a subject; never a question the notes ask ("Why use Helm?")."""
     text = text.strip().rstrip(":").strip()
-    return text if 0 < len(text.split()) <= words else ""
+    return text if 0 < len(text.split()) <= words and not text.endswith("?") else ""
 
 
 def shown_text(c: Candidate, info: QuestionInfo | None = None) -> str:
@@ -309,7 +310,8 @@ def shown_text(c: Candidate, info: QuestionInfo | None = None) -> str:
         needs_subject = True
     if not needs_subject:
         return text
-    subject = _short(c.unit.label) or _short(c.unit.parent) or c.section.heading.rstrip(":")
+    heading = c.section.heading.rstrip(":")
+    subject = _short(c.unit.label) or _short(c.unit.parent) or ("" if heading.endswith("?") else heading)
     if subject and subject.lower() not in text.lower():
         return f"{subject}: {text}"
     return text

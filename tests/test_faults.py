@@ -165,7 +165,10 @@ def versions(tmp_path, fresh_index, model):
 
 
 def test_ingest_killed_at_random_points_keeps_answering_as_before_and_then_finishes(fresh_index, model, versions):
-    items = load_questions()
+    # Every fifth question and every one about the edited sections: the reader reads each answer's units, so
+    # the whole set at each of the kill points would take ten minutes.
+    items = [item for n, item in enumerate(load_questions())
+             if n % 5 == 0 or any(ref.endswith(("#15", "#16")) for ref in item.references)]
     expected = {name: answer_all(v["qa"], items) for name, v in versions.items()}
     assert expected["base"] != expected["edited"]  # the edit changes answers, so a mix-up would show
     sync_index(fresh_index, model, progress=False)
