@@ -40,7 +40,7 @@ RETRIEVED_FOR_ANSWER = 8  # sections retrieved for an answer: the top few, and r
 MAX_ANSWER_WORDS = 80
 MAX_LIST_WORDS = 120
 MIN_SENTENCE_WORDS = 4  # shorter units (not rows or lists) are fragments
-DEFAULT_READ = 12  # units the reader reads per question (the cheap score's best): ~5 ms each on 2 cores
+DEFAULT_READ = 12  # units the reader reads per question (the cheap score's best): ~10 ms each on 2 cores
 CHEAP_TERMS_WEIGHT = 0.5  # the question's words held, against similarity, in the cheap score
 
 NOT_COVERED = "Your notes don't cover this."
@@ -172,11 +172,11 @@ def candidates(info: QuestionInfo, retrieval: Retrieval, scorer: UnitScorer, *,
     """Every answer unit of the considered sections, with its cheap scores (not yet read)."""
     sections = considered_sections(retrieval, sections_considered)
     cut = retrieval.keyword.units_of if retrieval.keyword else units_of
-    pairs = [(u, s, rank) for rank, s in enumerate(sections, 1) for u in cut(s.text) if answer_unit(u)]
+    pairs = [(u, s) for s in sections for u in cut(s.text) if answer_unit(u)]
     if not pairs:
         return []
     stored = retrieval.keyword.unit_vectors if retrieval.keyword else None
-    passages = [unit_embed_text(u, s.breadcrumb) for u, s, _ in pairs]
+    passages = [unit_embed_text(u, s.breadcrumb) for u, s in pairs]
     vectors = scorer.vectors(passages, stored)
     idf = functools.lru_cache(maxsize=None)(retrieval.keyword.idf)  # the question's few terms, asked per unit
     # A follow-up is searched with the earlier subject; a unit that answers it matches both that subject
@@ -186,9 +186,9 @@ def candidates(info: QuestionInfo, retrieval: Retrieval, scorer: UnitScorer, *,
         asked = asked + scorer.question_vector(info.text)
         asked /= np.linalg.norm(asked)
     sims = vectors @ asked
-    return [Candidate(unit, section, rank, float(sim), weighted_share(info.query_terms, tokens_of(passage), idf),
+    return [Candidate(unit, section, float(sim), weighted_share(info.query_terms, tokens_of(passage), idf),
                       passage=passage)
-            for (unit, section, rank), sim, passage in zip(pairs, sims, passages)]
+            for (unit, section), sim, passage in zip(pairs, sims, passages)]
 
 
 def cheap_score(c: Candidate) -> float:

@@ -91,7 +91,6 @@ class Candidate:
 
     unit: Unit
     section: object  # qa.retrieve.SectionHit
-    section_rank: int
     similarity: float
     terms: float = 0.0  # IDF-weighted share of the searched terms the unit (with its headings) holds
     passage: str = ""  # what the reader read: heading path, what the unit hangs from, the unit
@@ -122,7 +121,6 @@ def rank_features(info: QuestionInfo, c: Candidate) -> dict[str, float]:
         "reader": c.reader,
         "similarity": c.similarity,
         "terms": c.terms,
-        "section_rank": 1.0 / c.section_rank,
         "list_match": float(info.list and kind in ("list", "row")),
         "kind_match": float(any(gives(k, c.unit.text) for k in info.kinds)),
         "is_list": float(kind == "list"),
