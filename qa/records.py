@@ -29,7 +29,10 @@ CREATE TABLE IF NOT EXISTS feedback (
 COMMENTS = ("wrong section", "should have refused", "missed part of the answer", "too long")
 COLUMNS = {"conversations": {"id", "updated", "messages"},
            "feedback": {"id", "conversation", "turn", "question", "history", "answer", "generation", "rating",
-                        "comment", "created"}}
+                        "comment", "created"},
+           # Study mode's cards and reviews share the file (study/store.py keeps their schema).
+           "study_cards": {"id", "source", "anchor", "card", "fsrs", "due", "reviewed", "created", "retired"},
+           "study_reviews": {"id", "card", "rating", "verdict", "typed", "reviewed", "retrievability", "due"}}
 NOT_KEPT = "answers still work, they are just not kept"
 
 

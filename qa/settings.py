@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     auto_reindex: bool = False  # the app re-indexes by itself when a note changes on disk
     app_db: Path = Path(".notesqa.sqlite3")  # conversations and feedback, beside the index (qa/records.py)
     eval_reports: str = ""  # more folders of `python -m eval --out` reports for the Evaluation page (os.pathsep)
+    app_url: str = "http://localhost:8501"  # where the app is reached: links back from exported study cards
+    study_new_per_day: int = 20  # new study cards a day, after the due ones (study/deck.py)
     answer_model: Path | None = None  # fitted answer model (python -m eval.fit); None: qa/answer_model.json
 
     llm_provider: str = "none"
