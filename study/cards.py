@@ -25,7 +25,7 @@ MAX_PROMPT_CHARS = 300
 MAX_LIST_ITEMS = 4  # a longer list has too many right answers for one blank
 DEFAULT_COMMON_SHARE = 0.25  # a word in more sections than this is the notes' subject, not something to recall
 MIN_COMMON_SECTIONS = 4
-DEFAULT_WIDESPREAD_SHARE = 0.08  # a one-word name in more sections than this (HTTP, API) asks little
+DEFAULT_WIDESPREAD_SHARE = 0.05  # a one-word name in more sections than this (HTTP, API) asks little
 MIN_WIDESPREAD_SECTIONS = 6
 KINDS = ("figure", "term", "name", "command", "item")
 _KIND_RANK = {kind: n for n, kind in enumerate(KINDS)}
@@ -48,6 +48,7 @@ _SYMBOLS = re.compile(r"[^\w\s.,;:!?()'\"’“”$€£%&@+/<>=~#*`\[\]{}|·∙
 _LISTED_BEFORE = re.compile(r"(?:[,;/]|\b(?:such as|like|e\.g\.,?|i\.e\.,?|including|include|includes|or|and|"
                             r"vs\.?|versus))\s*$", re.I)
 _LISTED_AFTER = re.compile(r"^\s*(?:[,;/]|(?:or|and|vs\.?|versus)\b)", re.I)
+_PRONOUN = re.compile(r"\b(?:it|them|they|their)\b", re.I)  # refers to a sentence the card does not show
 _LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 _POINTS_BACK = re.compile(r"^(?:it|its|they|their|them|this|these|that|those|he|she|such|both|here|there)\b", re.I)
 _CODE_SPAN = re.compile(r"`([^`]+)`")
@@ -140,7 +141,7 @@ def _name_blanks(text: str, names: set[str]) -> list[Blank]:
             glued = lambda a, b: text[a.end():b.start()].strip() in ("", "-", "–", "—")  # noqa: E731
             previous = words[first - 1].group(0) if first > 0 else ""
             before = bool(previous) and glued(words[first - 1], run[0]) and _capitalised(previous) \
-                and previous.lower() not in STOPWORDS
+                and (previous.lower() not in STOPWORDS or previous.isupper())
             after_cap = last + 1 < len(words) and glued(run[-1], words[last + 1]) \
                 and _capitalised(words[last + 1].group(0))
             start, end = run[0].start(), run[-1].end()
@@ -248,8 +249,8 @@ def _spelled_out(answer: str, rest: str) -> bool:
     if re.search(r"\d", answer):
         return False
     compact = answer.replace(" ", "")
-    if re.fullmatch(r"[A-Z]{2,6}s?", compact):
-        return initials_match(compact, rest)
+    if re.fullmatch(r"[A-Z][A-Za-z]{1,5}", compact) and sum(c.isupper() for c in compact) >= 2:
+        return initials_match(compact.upper() if not compact.endswith("s") else compact[:-1].upper(), rest)
     return any(initials_match(acr, answer) for acr in re.findall(r"\b[A-Z]{2,6}s?\b", rest)) \
         if len(answer.split()) >= 2 else False
 
@@ -292,11 +293,17 @@ def keep_reason(prompt: str, answer: str, quote: str, *, kind: str = "name", hea
     if _POINTS_BACK.match(prompt) or prompt.startswith(BLANK) and _POINTS_BACK.match(rest.strip()) \
             or _POINTS_BACK.match(re.sub(r"^[^:]{1,60}:\s*", "", before)):
         return "prompt points back at a sentence it does not show"
+    if _PRONOUN.search(rest):
+        return "prompt leans on a sentence it does not show"
+    if not re.match(rf"(?:{re.escape(BLANK)}|[A-Z0-9$\"“'(])", prompt):
+        return "prompt starts mid-sentence"
+    if re.search(r"\b(?:19|20)\d\d\b", answer):
+        return "a date"
     if _POINTS_AWAY.search(prompt.rstrip(".:")):
         return "prompt points at something the card cannot show"
     if kind in ("name", "command") and (_LISTED_BEFORE.search(before) or _LISTED_AFTER.match(after)):
         return "one of a list: other answers would be as right"
-    if kind == "figure" and re.search(r"\d[\w,.]*(?:\s+[a-z]+)?\s*\($", before):
+    if kind == "figure" and (re.search(r"\d[\w,.]*(?:\s+[a-z]+)?\s*\($", before) or re.match(r"\s*\(\s*[$\d]", after)):
         return "the figure before it gives it away"  # "900 seconds (___)" is 15 minutes
     if kind == "name" and after.startswith(":") and before.strip():
         return "a label, not a fact"
@@ -328,6 +335,9 @@ def unit_cards(unit: Unit, section: Section, names: set[str], *, common: frozens
     for blank in sorted(blanks, key=lambda b: (-b.score, b.start)):
         if any(blank.start < t.end and t.start < blank.end for t in taken):
             continue
+        same = re.match(r"\s*\(\s*[$\d][^()]{0,28}\)", text[blank.end:]) if blank.kind == "figure" else None
+        if same and re.search(r"\d", same.group(0)):  # "900 seconds (15 minutes)": the same figure, both answer
+            blank = Blank(blank.start, blank.end + same.end(), blank.kind, blank.score)
         answer = text[blank.start:blank.end].strip().strip("`").strip()
         if blank.kind == "term":
             answer = answer.rstrip(":").strip()
