@@ -41,8 +41,7 @@ def score_labels(folder: Path) -> str:
             continue
         passed = sum(all(l[k] for k in CRITERIA) for l in rows)
         lines.append(f"| {corpus} | {len(rows)} | {passed / len(rows):.0%} | " +
-                     " | ".join(f"{sum(l[k] for k in CRITERIA[i:i + 1]) / len(rows):.0%}"
-                                for i, k in enumerate(CRITERIA)) + " |")
+                     " | ".join(f"{sum(bool(r[k]) for r in rows) / len(rows):.0%}" for k in CRITERIA) + " |")
     failures = [l for l in labels if not all(l[k] for k in CRITERIA)]
     lines += ["", "Failures by class: " + ", ".join(f"{k} {v}" for k, v in Counter(
         l.get("class") or "?" for l in failures).most_common()), ""]

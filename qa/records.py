@@ -32,7 +32,8 @@ COLUMNS = {"conversations": {"id", "updated", "messages"},
                         "comment", "created"},
            # Study mode's cards and reviews share the file (study/store.py keeps their schema).
            "study_cards": {"id", "source", "anchor", "card", "fsrs", "due", "reviewed", "created", "retired"},
-           "study_reviews": {"id", "card", "rating", "verdict", "typed", "reviewed", "retrievability", "due"}}
+           "study_reviews": {"id", "card", "rating", "verdict", "typed", "reviewed", "retrievability", "due"},
+           "study_generated": {"section_hash", "cards", "created"}}
 NOT_KEPT = "answers still work, they are just not kept"
 
 

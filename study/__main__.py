@@ -26,6 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--apkg", type=Path, metavar="FILE", help="write an Anki package (.apkg)")
     export.add_argument("--csv", type=Path, metavar="FILE", help="write CSV")
     export.add_argument("--app-url", help="where the app runs, for the links back (default APP_URL)")
+    for p in (cards, quiz):
+        p.add_argument("--llm", action="store_true",
+                       help="also free-form questions by the LLM of LLM_PROVIDER (kept when their quote holds the answer)")
     for p in (cards, quiz, coverage, export):
         p.add_argument("--notes", type=Path, metavar="DIR", help="the notes folder (default NOTES_DIR)")
         if p is not cards:
@@ -36,10 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run_quiz(deck, scope, *, limit: int, read=input, write=print) -> int:
+def run_quiz(deck, scope, *, limit: int, read=input, write=print, chat=None) -> int:
     """Ask due cards, then new ones: type the answer, see the grade and the passage, rate 1-4."""
     from study.deck import study_queue
-    from study.grade import grade_answer
+    from study.freeform import grade_card
     from study.store import CardGone
 
     queue = study_queue(deck.store, scope)
@@ -52,7 +55,7 @@ def run_quiz(deck, scope, *, limit: int, read=input, write=print) -> int:
         typed = read("answer> ")
         if typed.strip().lower() == "q":
             break
-        grade = grade_answer(typed, card.answer)
+        grade = grade_card(card, typed, chat=chat)
         write(f"  {grade.message}\n  from {card.source}#{card.anchor}: {' '.join(card.quote.split())}")
         while True:
             key = read(f"rate [1-4, Enter = {grade.suggested}]> ").strip().lower()
@@ -90,11 +93,25 @@ def main(argv: list[str] | None = None) -> int:
     scope = Scope(args.source, args.under, tuple(args.tag))
     try:
         settings = load_settings(notes_dir=args.notes, app_db=getattr(args, "db", None))
+        chat = None
+        if getattr(args, "llm", False):
+            from qa.llm import make_chat_model
+
+            chat = make_chat_model(settings)
+            if chat is None:
+                raise NotesQAError("--llm needs a language model: set LLM_PROVIDER (ollama or openai) and LLM_MODEL.")
         if args.command == "cards":
             from ingest.index import load_corpus
+            from study.deck import open_deck
 
-            corpus = load_corpus(Path(settings.notes_dir), max_bytes=settings.max_file_bytes)
-            for card in make_cards(corpus.notes):
+            if chat is not None:
+                deck = open_deck(settings, chat=chat)
+                every = deck.cards
+                for problem in deck.problems:
+                    print(f"warning: {problem}", file=sys.stderr)
+            else:
+                every = make_cards(load_corpus(Path(settings.notes_dir), max_bytes=settings.max_file_bytes).notes)
+            for card in every:
                 if scope.covers(card):
                     data = card.to_dict()
                     print(json.dumps(data, ensure_ascii=False) if args.json else
@@ -102,11 +119,13 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         from study.deck import open_deck
 
-        deck = open_deck(settings)
+        deck = open_deck(settings, chat=chat)
+        for problem in deck.problems:
+            print(f"warning: {problem}", file=sys.stderr)
         if args.command == "quiz":
             if args.limit < 1:
                 raise NotesQAError("--limit must be at least 1.")
-            run_quiz(deck, scope, limit=args.limit)
+            run_quiz(deck, scope, limit=args.limit, chat=chat)
         elif args.command == "coverage":
             from study.coverage import section_coverage
 

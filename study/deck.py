@@ -45,16 +45,41 @@ class Deck:
     cards: list[Card]
     store: StudyStore
     synced: SyncReport = field(default_factory=SyncReport)
+    problems: list[str] = field(default_factory=list)  # one sentence each (an unreachable LLM)
+
+
+def add_llm_questions(cards: list[Card], corpus: NotesCorpus, store: StudyStore, chat, *,
+                      timeout_s: float) -> list[str]:
+    """The LLM's free-form questions per section, asked once per version of a section (kept in `APP_DB`);
+    returns the problems met (an unreachable model stops asking, the cloze cards stay)."""
+    from qa.llm import LLMUnavailable
+    from study.cards import section_hash
+    from study.freeform import write_questions
+
+    for note in corpus.notes:
+        for section in note.content_sections:
+            key = section_hash(section)
+            found = store.generated(key)
+            if found is None:
+                try:
+                    found = write_questions(chat, section, timeout_s=timeout_s)
+                except LLMUnavailable as exc:
+                    return [f"No free-form questions this time: {exc}; the cloze cards are all there."]
+                store.save_generated(key, found)
+            cards += [c for c in found if c.id not in {x.id for x in cards}]
+    return []
 
 
 def open_deck(settings: Settings, *, notes_dir: Path | None = None, store: StudyStore | None = None,
-              now: float | None = None) -> Deck:
-    """Read the notes, make their cards and sync them into `APP_DB` (new cards added, gone ones retired)."""
+              now: float | None = None, chat=None) -> Deck:
+    """Read the notes, make their cards (with `chat`, the LLM's free-form questions too) and sync them into
+    `APP_DB` (new cards added, gone ones retired)."""
     corpus = load_corpus(Path(notes_dir or settings.notes_dir), max_bytes=settings.max_file_bytes)
     cards = make_cards(corpus.notes)
     store = store or StudyStore(settings.app_db)
+    problems = add_llm_questions(cards, corpus, store, chat, timeout_s=settings.llm_timeout_s) if chat else []
     report = store.sync(cards, now=now)
-    return Deck(corpus, cards, store, report)
+    return Deck(corpus, cards, store, report, problems)
 
 
 @dataclass

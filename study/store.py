@@ -28,6 +28,7 @@ CREATE TABLE IF NOT EXISTS study_reviews (
     id INTEGER PRIMARY KEY AUTOINCREMENT, card TEXT NOT NULL, rating INTEGER NOT NULL, verdict TEXT NOT NULL,
     typed TEXT NOT NULL, reviewed REAL NOT NULL, retrievability REAL, due REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS study_reviews_card ON study_reviews (card);
+CREATE TABLE IF NOT EXISTS study_generated (section_hash TEXT PRIMARY KEY, cards TEXT NOT NULL, created REAL NOT NULL);
 """
 RATINGS = {"again": Rating.Again, "hard": Rating.Hard, "good": Rating.Good, "easy": Rating.Easy}
 DEFAULT_NEW_PER_DAY = 20  # new cards shown per day, after the due ones (as Anki does)
@@ -191,6 +192,17 @@ class StudyStore(Records):
             rows = db.execute("SELECT card, rating, verdict, reviewed, retrievability FROM study_reviews "
                               "ORDER BY reviewed, id").fetchall()
         return [Review(*row) for row in rows]
+
+    def generated(self, section_hash: str) -> list[Card] | None:
+        """The free-form cards the LLM wrote for this version of a section (None: not asked yet)."""
+        with self._connect() as db:
+            row = db.execute("SELECT cards FROM study_generated WHERE section_hash = ?", (section_hash,)).fetchone()
+        return None if row is None else [_card_from_json(json.dumps(c)) for c in json.loads(row[0])]
+
+    def save_generated(self, section_hash: str, cards: list[Card]) -> None:
+        with self._lock, self._connect() as db:
+            db.execute("INSERT OR REPLACE INTO study_generated (section_hash, cards, created) VALUES (?, ?, ?)",
+                       (section_hash, json.dumps([c.to_dict() for c in cards], ensure_ascii=False), time.time()))
 
     def retrievability(self, card: StudyCard, *, now: float | None = None) -> float | None:
         """FSRS's chance of recalling the card now; None for a card never reviewed."""

@@ -268,3 +268,57 @@ def test_study_commands_explain_bad_input_in_one_line(tmp_path):
     assert bad_db.returncode == 2 and "is not a SQLite database" in bad_db.stderr and "Traceback" not in bad_db.stderr
     no_target = run_cli("-m", "study", "export", "--notes", str(tmp_path / "notes"), "--db", str(tmp_path / "x.db"))
     assert no_target.returncode == 2 and "--apkg FILE" in no_target.stderr
+
+
+def _lambda_limits():
+    from notes.parse import parse_note
+
+    return next(s for s in parse_note(SEED_NOTE.read_text(), "aws-notes.md").content_sections if s.anchor == "15")
+
+
+def test_llm_questions_are_kept_only_when_their_quote_is_in_the_notes_and_holds_the_answer():
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+    from study.freeform import write_questions
+
+    reply = "\n".join(json.dumps(q) for q in [
+        {"question": "How long can a Lambda function run at most?", "answer": "900 seconds",
+         "quote": "Maximum execution time: 900 seconds (15 minutes)"},
+        {"question": "How much memory can a Lambda function have?", "answer": "20 GB",  # not what the quote says
+         "quote": "Memory allocation: 128 MB to 10GB (in 1 MB increments)"},
+        {"question": "What is the largest deployment?", "answer": "250 MB",
+         "quote": "Deployments may reach 250 MB"},  # a quote the notes do not have
+    ]) + "\nnot json at all"
+    cards = write_questions(FakeListChatModel(responses=[reply]), _lambda_limits())
+    assert [(c.prompt, c.answer, c.kind, c.anchor) for c in cards] == [
+        ("How long can a Lambda function run at most?", "900 seconds", "question", "15")]
+
+
+def test_free_form_answers_are_judged_by_the_model_and_fall_back_to_matching(tmp_path):
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+    from study.freeform import grade_card, parse_questions
+
+    card = parse_questions(json.dumps({"question": "How long can a Lambda function run at most?",
+                                       "answer": "900 seconds", "quote": "Maximum execution time: 900 seconds"}),
+                           _lambda_limits())[0]
+    assert grade_card(card, "a quarter of an hour", chat=FakeListChatModel(responses=["RIGHT"])).verdict == "right"
+    assert grade_card(card, "ten minutes", chat=FakeListChatModel(responses=["WRONG"])).suggested == "again"
+    assert grade_card(card, "a quarter of an hour", chat=FakeListChatModel(responses=["banana"])).verdict == "wrong"
+
+
+def test_llm_questions_join_the_deck_once_per_version_of_a_section(tmp_path):
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    section = _lambda_limits()
+    (notes / "aws-notes.md").write_text(f'<a name="15"></a>\n## Lambda Limits\n\n{section.text}')
+    question = {"question": "How many concurrent executions does Lambda allow by default?", "answer": "1000",
+                "quote": "Concurrency executions: 1000 (can be increased)"}
+    settings = make_settings(notes, tmp_path / ".chroma", app_db=tmp_path / "app.sqlite3")
+    first = open_deck(settings, chat=FakeListChatModel(responses=[json.dumps(question)]))
+    assert [c.answer for c in first.cards if c.kind == "question"] == ["1000"] and not first.problems
+    # The section is unchanged: the model is not asked again (this one would give nothing usable).
+    again = open_deck(settings, chat=FakeListChatModel(responses=["nothing"]))
+    assert [c.answer for c in again.cards if c.kind == "question"] == ["1000"] and again.synced.retired == 0
