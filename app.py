@@ -21,6 +21,7 @@ st.set_page_config(page_title="Notes Q&A", page_icon=":material/menu_book:", lay
 pages = st.navigation([
     st.Page("ui/pages/chat.py", title="Ask", icon=":material/chat:", default=True),
     st.Page("ui/pages/notes.py", title="Notes", icon=":material/description:", url_path="notes"),
+    st.Page("ui/pages/study.py", title="Study", icon=":material/school:", url_path="study"),
     st.Page("ui/pages/evaluation.py", title="Evaluation", icon=":material/analytics:", url_path="evaluation"),
 ])
 

@@ -50,8 +50,9 @@ class Deck:
 
 def add_llm_questions(cards: list[Card], corpus: NotesCorpus, store: StudyStore, chat, *,
                       timeout_s: float) -> list[str]:
-    """The LLM's free-form questions per section, asked once per version of a section (kept in `APP_DB`);
-    returns the problems met (an unreachable model stops asking, the cloze cards stay)."""
+    """The LLM's free-form questions per section, asked once per version of a section (kept in `APP_DB`;
+    without `chat`, those already written, so a session without the model never retires them); returns the
+    problems met (an unreachable model stops asking, the cloze cards stay)."""
     from qa.llm import LLMUnavailable
     from study.cards import section_hash
     from study.freeform import write_questions
@@ -60,13 +61,13 @@ def add_llm_questions(cards: list[Card], corpus: NotesCorpus, store: StudyStore,
         for section in note.content_sections:
             key = section_hash(section)
             found = store.generated(key)
-            if found is None:
+            if found is None and chat is not None:
                 try:
                     found = write_questions(chat, section, timeout_s=timeout_s)
                 except LLMUnavailable as exc:
                     return [f"No free-form questions this time: {exc}; the cloze cards are all there."]
                 store.save_generated(key, found)
-            cards += [c for c in found if c.id not in {x.id for x in cards}]
+            cards += [c for c in found or [] if c.id not in {x.id for x in cards}]
     return []
 
 
@@ -77,7 +78,7 @@ def open_deck(settings: Settings, *, notes_dir: Path | None = None, store: Study
     corpus = load_corpus(Path(notes_dir or settings.notes_dir), max_bytes=settings.max_file_bytes)
     cards = make_cards(corpus.notes)
     store = store or StudyStore(settings.app_db)
-    problems = add_llm_questions(cards, corpus, store, chat, timeout_s=settings.llm_timeout_s) if chat else []
+    problems = add_llm_questions(cards, corpus, store, chat, timeout_s=settings.llm_timeout_s)
     report = store.sync(cards, now=now)
     return Deck(corpus, cards, store, report, problems)
 

@@ -16,8 +16,10 @@ from datetime import datetime, timezone
 from fsrs import Card as FsrsCard
 from fsrs import Rating, Scheduler, State
 
-from qa.errors import NotesQAError
-from qa.records import Records
+from contextlib import contextmanager
+
+from qa.errors import NotesQAError, RecordsUnavailable
+from qa.records import NOT_KEPT, Records
 from study.cards import Card
 
 SCHEMA = """
@@ -113,6 +115,16 @@ class StudyStore(Records):
         with self._lock, self._connect() as db:
             db.executescript(SCHEMA)
         self.scheduler = Scheduler(desired_retention=desired_retention, enable_fuzzing=fuzz)
+
+    @contextmanager
+    def _connect(self):
+        """The conversations' connection, with messages that say what a bad file means for studying."""
+        try:
+            with super()._connect() as db:
+                yield db
+        except RecordsUnavailable as exc:
+            raise RecordsUnavailable(str(exc).replace(
+                NOT_KEPT, "study cards and reviews cannot be kept until it is fixed")) from exc
 
     def sync(self, cards: list[Card], *, now: float | None = None) -> SyncReport:
         """Make the stored cards those of the notes: add new ones, update addresses, retire the gone."""

@@ -129,6 +129,14 @@ def fresh_index(tmp_path, model):
     return make_settings(notes, tmp_path / ".chroma")
 
 
+@pytest.fixture
+def corpus_copy(tmp_path) -> Path:
+    """A private copy of the bundled notes (corpus/), for tests that edit notes (corpus/ itself is never edited)."""
+    notes = tmp_path / "corpus"
+    shutil.copytree(REPO / "corpus", notes)
+    return notes
+
+
 @pytest.fixture(scope="session")
 def chroma_server(tmp_path_factory):
     """A real `chroma run` server on a free loopback port: yields (host, port, process)."""

@@ -322,6 +322,76 @@ def test_a_first_start_shows_the_chat_box_at_once_and_builds_the_index_in_the_ba
         expect(page.get_by_test_id("stProgress")).to_have_count(0, timeout=ANSWER_TIMEOUT_MS)
 
 
+@pytest.fixture(scope="module")
+def study_app(tmp_path_factory, seed_settings, model):
+    """`streamlit run app.py` over a copy of the seed notes and index, with its own APP_DB: yields (url, APP_DB)."""
+    from ingest.index import sync_index
+
+    root = tmp_path_factory.mktemp("study-app")
+    notes, chroma = root / "notes", root / ".chroma"
+    shutil.copytree(seed_settings.notes_dir, notes)
+    shutil.copytree(seed_settings.chroma_dir, chroma)
+    sync_index(make_settings(notes, chroma), model, progress=False)  # the copy's own folder (nothing to embed)
+    port = free_port()
+    with serve(streamlit_command(port), port, root / "streamlit.log", cwd=REPO, env=app_env(notes, chroma)):
+        yield f"http://127.0.0.1:{port}", root / "app.sqlite3"
+
+
+def prompt_text(card) -> str:
+    """Words of a card's prompt that are on the page before it is checked (the text before or after the blank)."""
+    from study.cards import BLANK
+
+    before, after = card.prompt.split(BLANK)
+    return before.strip() or after.strip()
+
+
+def test_study_a_card_check_it_see_its_passage_rate_it_good_and_get_the_next(study_app, browser, tmp_path):
+    import sqlite3
+
+    from study.deck import study_queue
+    from study.store import StudyStore
+
+    url, db = study_app
+    context = browser.new_context(viewport={"width": 1280, "height": 1060})  # tall enough for the ratings
+    try:
+        page = context.new_page()
+        page.goto(f"{url}/study")
+        main = page.get_by_test_id("stMain")
+        box = main.get_by_label("Your answer")
+        expect(box).to_be_visible(timeout=START_TIMEOUT_MS)
+        card = study_queue(StudyStore(db)).cards[0].card  # the first card of a fresh APP_DB, as the page asks it
+        prompt = main.locator("p", has_text=prompt_text(card))
+        expect(prompt).to_be_visible()
+
+        box.fill(card.answer)
+        main.get_by_role("button", name="Check").click()
+        expect(main.get_by_text("Right.", exact=True)).to_be_visible(timeout=ANSWER_TIMEOUT_MS)
+        passage = main.get_by_role("link", name=card.heading, exact=True)
+        expect(passage).to_be_visible()
+        link = query(passage.get_attribute("href"))
+        assert (link["note"], link["anchor"]) == (card.source, card.anchor) and link["quote"] in card.quote
+        expect(main.get_by_role("link", name="Open here in Notes")).to_be_visible()
+        expect(main.locator("mark", has_text=card.answer).first).to_be_visible()  # the answer, in the passage
+        expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=ANSWER_TIMEOUT_MS)
+        page.mouse.move(5, 5)
+        page.wait_for_timeout(300)
+        page.screenshot(path=tmp_path / "study.png")
+        save_screenshot(tmp_path / "study.png", "study.png")
+
+        main.get_by_role("button", name="Good", exact=True).click()
+        expect(main.get_by_text("Good: this card comes back in 10 minutes.")).to_be_visible(timeout=ANSWER_TIMEOUT_MS)
+        expect(main.get_by_text("Right.", exact=True)).to_have_count(0)
+        expect(box).to_have_value("")
+        with sqlite3.connect(db) as conn:
+            assert conn.execute("SELECT card, rating FROM study_reviews").fetchall() == [(card.id, 3)]
+        following = study_queue(StudyStore(db)).cards[0].card
+        assert following.id != card.id
+        expect(main.locator("p", has_text=prompt_text(following))).to_be_visible()
+        page.screenshot(path=tmp_path / "study-next.png")
+    finally:
+        context.close()
+
+
 def test_the_notes_changed_line_appears_on_an_idle_page(app_url, context):
     """Last in this file: it changes a note of the shared app."""
     page = context.new_page()

@@ -322,3 +322,5 @@ def test_llm_questions_join_the_deck_once_per_version_of_a_section(tmp_path):
     # The section is unchanged: the model is not asked again (this one would give nothing usable).
     again = open_deck(settings, chat=FakeListChatModel(responses=["nothing"]))
     assert [c.answer for c in again.cards if c.kind == "question"] == ["1000"] and again.synced.retired == 0
+    without = open_deck(settings)  # a session without the model keeps the questions already written
+    assert [c.answer for c in without.cards if c.kind == "question"] == ["1000"] and without.synced.retired == 0

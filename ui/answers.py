@@ -11,7 +11,7 @@ import re
 import time
 from collections.abc import Iterator
 
-from ui.html import render_html
+from ui.html import HIGHLIGHT_CLOSE, HIGHLIGHT_OPEN, render_html
 from ui.links import link_params, note_url
 from ui.markdown import blockquote, escape_markdown, inline_markdown
 
@@ -133,11 +133,21 @@ def source_items(message: dict) -> list[dict]:
     for c in message["answer"].get("citations", []):
         items.append({
             "n": c["n"], "label": breadcrumb(c["heading_path"]), "source": c["source"], "anchor": c["anchor"],
-            "quote_html": render_html(blockquote(inline_markdown(_plain(c["quote"])))),
+            "quote_html": quote_html(c["quote"]),
             "url": note_url(c["source"], c["anchor"], c["quote"]),
             "params": link_params(c["source"], c["anchor"], c["quote"]),
         })
     return items
+
+
+def quote_html(quote: str, *, mark: str | None = None) -> str:
+    """A cited passage as the chat's sources show it: readable text in a quote, as safe HTML; `mark` (a few
+    words of it, such as a study card's answer) highlighted where it first occurs."""
+    text = _plain(quote)
+    at = text.find(mark) if mark else -1
+    if at >= 0:
+        text = f"{text[:at]}{HIGHLIGHT_OPEN}{mark}{HIGHLIGHT_CLOSE}{text[at + len(mark):]}"
+    return render_html(blockquote(inline_markdown(text)))
 
 
 def _plain(quote: str) -> str:

@@ -1,8 +1,11 @@
-"""A conversation as a Markdown document, each answer followed by its numbered sources."""
+"""Downloads: a conversation as a Markdown document, each answer followed by its numbered sources; study
+cards as an Anki package or CSV, each linking back to its section in the app."""
 
 from __future__ import annotations
 
+import tempfile
 from datetime import datetime
+from pathlib import Path
 
 from ui.answers import breadcrumb, not_in
 from ui.markdown import escape_html
@@ -46,3 +49,15 @@ def conversation_markdown(messages: list[dict], *, title: str = "Notes Q&A conve
                 lines += _quote_lines(c["quote"])
             lines.append("")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def export_deck(cards: list, kind: str, *, app_url: str) -> bytes:
+    """Study cards (study.cards.Card) as the bytes of an Anki package (`kind` "apkg") or a CSV file ("csv"),
+    their links back to the app at `app_url` (APP_URL)."""
+    from study.export import write_apkg, write_csv
+
+    write = {"apkg": write_apkg, "csv": write_csv}[kind]
+    with tempfile.TemporaryDirectory(prefix="notesqa-export-") as folder:
+        path = Path(folder) / f"cards.{kind}"
+        write(cards, path, app_url=app_url)
+        return path.read_bytes()
