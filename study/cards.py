@@ -50,7 +50,14 @@ _LISTED_BEFORE = re.compile(r"(?:[,;/]|\b(?:such as|like|e\.g\.,?|i\.e\.,?|inclu
 _LISTED_AFTER = re.compile(r"^\s*(?:[,;/]|(?:or|and|vs\.?|versus)\b)", re.I)
 _PRONOUN = re.compile(r"\b(?:it|them|they|their)\b", re.I)  # refers to a sentence the card does not show
 _LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
-_POINTS_BACK = re.compile(r"^(?:it|its|they|their|them|this|these|that|those|he|she|such|both|here|there)\b", re.I)
+_POINTS_BACK = re.compile(
+    r"^(?:it|its|they|their|them|this|these|that|those|he|she|such|both|here|there|as a result|therefore|thus|"
+    r"hence|otherwise|similarly|likewise|in (?:this|that|such a) case|the (?:former|latter|first|second|third|other)|"
+    r"example|for example|e\.g\.|see|refer to)\b", re.I)
+_EXAMPLE = re.compile(r"\b(?:(?:this|the|that) example|the following|following (?:call|command|code|example|snippet))\b",
+                      re.I)  # leans on an example or a block the card does not show
+_PLACEHOLDER = re.compile(r"^(?:foo|bar|baz|qux|quux|spam|eggs|my[-_]?\w+|example\w*)$", re.I)
+_GARBLED = re.compile(r"(?:\b\d{1,3}:\s.*){2,}|\b\w+n t\b")  # footnote numbers run together; a lost apostrophe
 _CODE_SPAN = re.compile(r"`([^`]+)`")
 _WORD = re.compile(r"[\w@&+#.'/-]+")
 _MARKUP = re.compile(r"[*_`\[\]<>|#]|\]\([^)]*\)")
@@ -238,6 +245,11 @@ def _stems(text: str) -> set[str]:
     return {stem(t) for t in re.findall(r"[a-z0-9]+", text.lower()) if len(t) > 2 and t not in STOPWORDS}
 
 
+def _shares_word(own: set[str], heading: set[str]) -> bool:
+    """A word of the answer is a word of the heading, or starts like one (config / configuration)."""
+    return any(a == h or min(len(a), len(h)) >= 4 and (a.startswith(h) or h.startswith(a)) for a in own for h in heading)
+
+
 def _spelled_out(answer: str, rest: str) -> bool:
     """An acronym whose words stand beside it ("Infrequent Access (___)" → IA), or the other way round."""
     def initials_match(acronym: str, text: str) -> bool:
@@ -284,8 +296,16 @@ def keep_reason(prompt: str, answer: str, quote: str, *, kind: str = "name", hea
     own = _stems(answer) - {stem(w) for w in common}
     if kind == "command" and own & _stems(rest) or own and own <= _stems(rest):
         return "answer given away in the prompt"
-    if not own or own <= _stems(" ".join(heading_path)):
+    if not own or own <= _stems(" ".join(heading_path)) or _shares_word(own, _stems(list(heading_path)[-1:] and
+                                                                                       list(heading_path)[-1] or "")):
         return "answer is the subject of the notes or the section"
+    if _PLACEHOLDER.match(answer.strip("`")):
+        return "a placeholder name from an example"
+    if kind == "name" and re.search(r"[A-Z][\w-]*\s*\($", before) and re.fullmatch(r"[A-Za-z0-9]*[A-Z][A-Za-z0-9]*[A-Z]\w*",
+                                                                                    answer):
+        return "an abbreviation of the words before it"
+    if _EXAMPLE.search(rest) or _GARBLED.search(rest):
+        return "prompt leans on an example, or its text is garbled"
     if kind == "name" and len(words) == 1 and plain(answer) in widespread:
         return "a word used all over the notes"
     if len(content_terms(rest)) < MIN_CONTEXT_TERMS:
