@@ -51,13 +51,17 @@ _LISTED_AFTER = re.compile(r"^\s*(?:[,;/]|(?:or|and|vs\.?|versus)\b)", re.I)
 _PRONOUN = re.compile(r"\b(?:it|them|they|their)\b", re.I)  # refers to a sentence the card does not show
 _LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 _POINTS_BACK = re.compile(
-    r"^(?:it|its|they|their|them|this|these|that|those|he|she|such|both|here|there|as a result|therefore|thus|"
+    r"^(?:it|its|they|their|them|this|these|that|those|he|she|such|both|as a result|therefore|thus|"
     r"hence|otherwise|similarly|likewise|in (?:this|that|such a) case|the (?:former|latter|first|second|third|other)|"
     r"example|for example|e\.g\.|see|refer to)\b", re.I)
-_EXAMPLE = re.compile(r"\b(?:(?:this|the|that) example|the following|following (?:call|command|code|example|snippet))\b",
-                      re.I)  # leans on an example or a block the card does not show
+_EXAMPLE = re.compile(r"\b(?:(?:this|the|that|above) example|the following|following (?:call|command|code|example|snippet)|"
+                      r"the above|refer to)\b", re.I)
+# "this limit", "these steps": a thing named in a sentence the card does not show (after a bold label,
+# "Lambda SnapStart: This feature…" names its thing, so the label's own "This" is left alone)
+_THIS_THING = re.compile(r"\b(?:this|these|those) (?!is\b|are\b|was\b|can\b|will\b|means\b)[a-z]+\b", re.I)
+_LABEL_THIS = re.compile(r"^(?:[A-Z][\w-]*\s+)+[A-Z][\w-]*:\s*(?i:this|these)\s+\w+")  # leans on an example or a block the card does not show
 _PLACEHOLDER = re.compile(r"^(?:foo|bar|baz|qux|quux|spam|eggs|my[-_]?\w+|example\w*)$", re.I)
-_GARBLED = re.compile(r"(?:\b\d{1,3}:\s.*){2,}|\b\w+n t\b")  # footnote numbers run together; a lost apostrophe
+_GARBLED = re.compile(r"(?:\b\d{1,3}:\s.*){2,}|\b\w+n t\b|[a-z]\.\d+\.?\s*$")  # footnote numbers run together; a lost apostrophe
 _CODE_SPAN = re.compile(r"`([^`]+)`")
 _WORD = re.compile(r"[\w@&+#.'/-]+")
 _MARKUP = re.compile(r"[*_`\[\]<>|#]|\]\([^)]*\)")
@@ -242,7 +246,8 @@ def _prompt(text: str, blank: Blank) -> str:
 
 
 def _stems(text: str) -> set[str]:
-    return {stem(t) for t in re.findall(r"[a-z0-9]+", text.lower()) if len(t) > 2 and t not in STOPWORDS}
+    text = re.sub(r"(?<=\d)[,.](?=\d)", "", text.lower())  # 1,000,000 is one figure, not "000" thrice
+    return {stem(t) for t in re.findall(r"[a-z0-9]+", text) if len(t) > 2 and t not in STOPWORDS}
 
 
 def _shares_word(own: set[str], heading: set[str]) -> bool:
@@ -263,6 +268,8 @@ def _spelled_out(answer: str, rest: str) -> bool:
     compact = answer.replace(" ", "")
     if re.fullmatch(r"[A-Z][A-Za-z]{1,5}", compact) and sum(c.isupper() for c in compact) >= 2:
         return initials_match(compact.upper() if not compact.endswith("s") else compact[:-1].upper(), rest)
+    if any(initials_match(word, rest) for word in answer.split() if re.fullmatch(r"[A-Z]{3,6}", word)):
+        return True  # "AWS WAF" beside "web application firewall"
     return any(initials_match(acr, answer) for acr in re.findall(r"\b[A-Z]{2,6}s?\b", rest)) \
         if len(answer.split()) >= 2 else False
 
@@ -294,7 +301,8 @@ def keep_reason(prompt: str, answer: str, quote: str, *, kind: str = "name", hea
     if plain(answer) in plain(rest) or _spelled_out(answer, rest):
         return "answer given away in the prompt"
     own = _stems(answer) - {stem(w) for w in common}
-    if kind == "command" and own & _stems(rest) or own and own <= _stems(rest):
+    if kind == "command" and own & _stems(rest) or own and own <= _stems(rest) \
+            or kind in ("name", "term") and any(len(w) >= 4 for w in own & _stems(rest)):
         return "answer given away in the prompt"
     if not own or own <= _stems(" ".join(heading_path)) or _shares_word(own, _stems(list(heading_path)[-1:] and
                                                                                        list(heading_path)[-1] or "")):
@@ -304,14 +312,19 @@ def keep_reason(prompt: str, answer: str, quote: str, *, kind: str = "name", hea
     if kind == "name" and re.search(r"[A-Z][\w-]*\s*\($", before) and re.fullmatch(r"[A-Za-z0-9]*[A-Z][A-Za-z0-9]*[A-Z]\w*",
                                                                                     answer):
         return "an abbreviation of the words before it"
-    if _EXAMPLE.search(rest) or _GARBLED.search(rest):
+    modified = re.match(r"\s+([a-z][a-z-]+)\b", after)
+    if kind == "name" and re.fullmatch(r"[A-Z]{2,5}s?", answer) and modified and modified.group(1) not in STOPWORDS:
+        return "an abbreviation qualifying the noun after it (the ___ role, ___ endpoints)"
+    if _EXAMPLE.search(rest) or _GARBLED.search(rest) or _THIS_THING.search(_LABEL_THIS.sub("", rest.strip())):
         return "prompt leans on an example, or its text is garbled"
     if kind == "name" and len(words) == 1 and plain(answer) in widespread:
         return "a word used all over the notes"
     if len(content_terms(rest)) < MIN_CONTEXT_TERMS:
         return "too little around the blank"
+    label = re.match(r"^([^:]{1,60}):\s*", before)
+    named = label is not None and sum(w[:1].isupper() for w in label.group(1).split()) >= 2  # "Lambda SnapStart:"
     if _POINTS_BACK.match(prompt) or prompt.startswith(BLANK) and _POINTS_BACK.match(rest.strip()) \
-            or _POINTS_BACK.match(re.sub(r"^[^:]{1,60}:\s*", "", before)):
+            or label and not named and _POINTS_BACK.match(before[label.end():]):
         return "prompt points back at a sentence it does not show"
     if _PRONOUN.search(rest):
         return "prompt leans on a sentence it does not show"

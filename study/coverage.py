@@ -12,12 +12,14 @@ from datetime import datetime
 from ingest.index import NotesCorpus
 from study.store import StudyStore
 
+AGAIN = 1
 RECALLED_FROM = 2  # ratings Hard, Good and Easy count as remembered; Again does not
 
 
 @dataclass
 class SectionCoverage:
-    """One section's figures; `retrievability` is the mean over its reviewed cards (None: never studied)."""
+    """One section's figures; `retrievability` is the mean over its reviewed cards (None: never studied), a
+    card last rated Again counting 0."""
 
     source: str
     anchor: str
@@ -75,14 +77,19 @@ def section_coverage(corpus: NotesCorpus, store: StudyStore, *, now: float | Non
     by_section: dict[str, list] = {}
     for card in store.cards():
         by_section.setdefault(f"{card.card.source}#{card.card.anchor}", []).append(card)
-    reviews = Counter(r.card_id for r in store.reviews())
+    log = store.reviews()
+    reviews = Counter(r.card_id for r in log)
+    last = {r.card_id: r.rating for r in log}  # the log is oldest first: the last rating wins
     asked, cited = chat_counts(store)
     out = []
     for note in corpus.notes:
         for s in note.content_sections:
             key = f"{s.source}#{s.anchor}"
             cards = by_section.get(key, [])
-            recall = [r for r in (store.retrievability(c, now=now) for c in cards) if r is not None]
+            # FSRS puts retrievability at 1.0 right after any review; a card just answered wrong (Again) is
+            # not remembered, so it counts as 0 until it is answered right again.
+            recall = [0.0 if last.get(c.card.id) == AGAIN else r
+                      for c in cards if (r := store.retrievability(c, now=now)) is not None]
             out.append(SectionCoverage(
                 s.source, s.anchor, s.heading, s.level, len(cards), len(recall),
                 sum(reviews[c.card.id] for c in cards), sum(recall) / len(recall) if recall else None,

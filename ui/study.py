@@ -21,8 +21,9 @@ from ingest.index import notes_stamp
 from qa.errors import NotesQAError
 from qa.settings import Settings
 from study.cards import BLANK, Card
-from study.deck import Deck, Queue, Scope, open_deck, study_queue
-from study.grade import Grade, grade_answer
+from study.deck import Deck, Queue, Scope, add_llm_questions, open_deck, study_queue
+from study.freeform import grade_card
+from study.grade import Grade
 from study.store import RATINGS, CardGone, StudyCard, StudyStore
 from ui import state
 from ui.answers import quote_html
@@ -207,9 +208,52 @@ def answer_key() -> str:
     return f"study_answer_{st.session_state.get(TURN_KEY, 0)}"
 
 
-def check_answer(card: Card) -> None:
-    """Grade what was typed for `card` (the Check button)."""
-    st.session_state[GRADE_KEY] = (card.id, grade_answer(st.session_state.get(answer_key()), card.answer))
+def check_answer(card: Card, chat=None) -> None:
+    """Grade what was typed for `card` (the Check button); a free-form question by the LLM when there is one."""
+    st.session_state[GRADE_KEY] = (card.id, grade_card(card, st.session_state.get(answer_key()), chat=chat))
+
+
+@st.cache_resource(show_spinner=False)
+def _chat_model(provider: str, model: str | None, base_url: str | None, timeout_s: float, _settings: Settings):
+    from qa.llm import make_chat_model
+
+    return make_chat_model(_settings)
+
+
+def study_chat(settings: Settings):
+    """The configured LLM (`LLM_PROVIDER`), or None: free-form questions and their judge need one."""
+    if (settings.llm_provider or "none").lower() == "none":
+        return None
+    try:
+        return _chat_model(settings.llm_provider, settings.llm_model, settings.llm_base_url, settings.llm_timeout_s,
+                           settings)
+    except NotesQAError:
+        return None
+
+
+def write_llm_questions(deck: Deck, chat, settings: Settings) -> str:
+    """Ask the LLM for free-form questions on every section not asked yet, sync them in, and say what came of
+    it in one sentence (an unreachable model leaves the cloze cards as they are)."""
+    cards = list(deck.cards)
+    before = sum(c.kind == "question" for c in cards)
+    problems = add_llm_questions(cards, deck.corpus, deck.store, chat, timeout_s=settings.llm_timeout_s)
+    deck.store.sync(cards)
+    _open_deck.clear()
+    added = sum(c.kind == "question" for c in cards) - before
+    return problems[0] if problems else f"{added} question{'s' * (added != 1)} written by the language model."
+
+
+def show_llm_questions(deck: Deck, settings: Settings, chat) -> None:
+    """With an LLM configured: a button that adds its free-form questions (kept when their quote holds the
+    answer) to the deck."""
+    if chat is None:
+        return
+    asked = sum(c.kind == "question" for c in deck.cards)
+    if st.button(f"Write questions with the language model ({asked} so far)", icon=":material/auto_awesome:",
+                 key="study_llm_questions"):
+        with st.spinner("The language model is writing questions, section by section…"):
+            st.session_state[NOTICE_KEY] = ("done", write_llm_questions(deck, chat, settings))
+        st.rerun()
 
 
 def shown_grade(card: Card) -> Grade | None:
@@ -315,7 +359,7 @@ def show_ratings(store: StudyStore, shown: StudyCard, grade: Grade) -> None:
         st.caption(" · ".join(f"{RATING_LABELS[n]}: {wait_text(s)}" for n, s in intervals.items()))
 
 
-def show_card(store: StudyStore, shown: StudyCard) -> None:
+def show_card(store: StudyStore, shown: StudyCard, *, chat=None) -> None:
     """One card: where it is from, the prompt, the answer box; once checked, the grade, the answer in the
     prompt, the passage and the ratings."""
     card = shown.card
@@ -329,7 +373,7 @@ def show_card(store: StudyStore, shown: StudyCard) -> None:
                           placeholder=f"{'The missing words' if BLANK in card.prompt else 'Your answer'} "
                                       "(leave empty to see the answer)")
             st.form_submit_button("Check", type="secondary" if grade else "primary", icon=":material/done:",
-                                  on_click=check_answer, args=(card,))
+                                  on_click=check_answer, args=(card, chat))
     if grade is None:
         return
     alert = getattr(st, ALERTS.get(grade.verdict, "info"))
@@ -365,14 +409,16 @@ def _when(ts: float) -> str:
     return f"at {moment:%H:%M}" if moment.date() == datetime.now().date() else f"on {moment:%Y-%m-%d} at {moment:%H:%M}"
 
 
-def show_quiz(deck: Deck, scope: Scope, queue: Queue) -> None:
+def show_quiz(deck: Deck, scope: Scope, queue: Queue, *, settings: Settings | None = None) -> None:
     """The Quiz view: the last rating's outcome, then the card on screen or what to do when none is due."""
+    chat = study_chat(settings) if settings is not None else None
     show_notice()
     shown = current_card(deck.store, scope, queue)
     if shown is None:
         show_nothing_due(deck, scope, queue)
     else:
-        show_card(deck.store, shown)
+        show_card(deck.store, shown, chat=chat)
+    show_llm_questions(deck, settings, chat)
 
 
 def show_export(deck: Deck, scope: Scope, settings: Settings) -> None:

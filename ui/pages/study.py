@@ -23,7 +23,7 @@ try:
     quiz, coverage, export = st.tabs(study.VIEWS, key=study.VIEW_KEY, on_change="rerun")
     if quiz.open:
         with quiz:
-            study.show_quiz(deck, scope, queue)
+            study.show_quiz(deck, scope, queue, settings=settings)
     if coverage.open:
         with coverage:
             show_coverage(deck, scope)
