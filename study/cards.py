@@ -43,7 +43,7 @@ _FIGURE = re.compile(rf"[<>~]?{_NUM}{_UNIT}(?:\s?(?:-|–|to)\s?{_NUM}{_UNIT})?"
 _DEFINES = re.compile(r"^(?P<term>[^,;:()]{2,60}?)\s+(?:is|are|was|refers to|means)\s+(?:a|an|the|one)\s+", re.I)
 _DEFINES_LABEL = re.compile(r"^(?:(?:this|these|it|they)\s+(?:is|are)\b|(?:a|an)\s)", re.I)
 _POINTS_AWAY = re.compile(r"\b(?:like this|as follows|the following|following example|this example|shown (?:here|below)|"
-                          r"see below|below|above|(?:found|see|listed|described) here)\W*$", re.I)  # at a code block or figure the card cannot show
+                          r"see below|below|above|(?:found|see|listed|described) here|for this|like this|of this)\W*$", re.I)  # at a code block or figure the card cannot show
 _SYMBOLS = re.compile(r"[^\w\s.,;:!?()'\"’“”$€£%&@+/<>=~#*`\[\]{}|·∙–—-]")  # emoji and icons: decoration
 _LISTED_BEFORE = re.compile(r"(?:[,;/]|\b(?:such as|like|e\.g\.,?|i\.e\.,?|including|include|includes|or|and|"
                             r"vs\.?|versus))\s*$", re.I)
@@ -53,7 +53,7 @@ _LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 _POINTS_BACK = re.compile(
     r"^(?:it|its|they|their|them|this|these|that|those|he|she|such|both|as a result|therefore|thus|"
     r"hence|otherwise|similarly|likewise|in (?:this|that|such a) case|the (?:former|latter|first|second|third|other)|"
-    r"example|for example|e\.g\.|see|refer to)\b", re.I)
+    r"example|for example|e\.g\.|see|refer to|above that|below that|beyond that|after that|before that)\b", re.I)
 _EXAMPLE = re.compile(r"\b(?:(?:this|the|that|above) example|the following|following (?:call|command|code|example|snippet)|"
                       r"the above|refer to)\b", re.I)
 # "this limit", "these steps": a thing named in a sentence the card does not show (after a bold label,
@@ -292,6 +292,8 @@ def keep_reason(prompt: str, answer: str, quote: str, *, kind: str = "name", hea
         return "answer is an address"
     if answer.endswith(":"):
         return "answer leads into a list"
+    if re.search(r"\w/\w", answer) and sum(w[:1].isupper() for w in re.split(r"[/\s]", answer)) >= 2:
+        return "several answers in one blank"  # SNS/SQS/Kinesis
     if len(prompt) > MAX_PROMPT_CHARS:
         return "prompt too long"
     if prompt.count(BLANK) != 1:
@@ -317,7 +319,7 @@ def keep_reason(prompt: str, answer: str, quote: str, *, kind: str = "name", hea
         return "an abbreviation qualifying the noun after it (the ___ role, ___ endpoints)"
     if _EXAMPLE.search(rest) or _GARBLED.search(rest) or _THIS_THING.search(_LABEL_THIS.sub("", rest.strip())):
         return "prompt leans on an example, or its text is garbled"
-    if kind == "name" and len(words) == 1 and plain(answer) in widespread:
+    if kind in ("name", "command") and len(words) == 1 and plain(answer).strip(".,") in widespread:
         return "a word used all over the notes"
     if len(content_terms(rest)) < MIN_CONTEXT_TERMS:
         return "too little around the blank"
@@ -328,7 +330,7 @@ def keep_reason(prompt: str, answer: str, quote: str, *, kind: str = "name", hea
         return "prompt points back at a sentence it does not show"
     if _PRONOUN.search(rest):
         return "prompt leans on a sentence it does not show"
-    if not re.match(rf"(?:{re.escape(BLANK)}|[A-Z0-9$\"“'(])", prompt):
+    if not re.match(rf"(?:{re.escape(BLANK)}|[A-Z0-9$\"“'])", prompt):
         return "prompt starts mid-sentence"
     if re.search(r"\b(?:19|20)\d\d\b", answer):
         return "a date"
@@ -338,6 +340,8 @@ def keep_reason(prompt: str, answer: str, quote: str, *, kind: str = "name", hea
         return "one of a list: other answers would be as right"
     if kind == "figure" and (re.search(r"\d[\w,.]*(?:\s+[a-z]+)?\s*\($", before) or re.match(r"\s*\(\s*[$\d]", after)):
         return "the figure before it gives it away"  # "900 seconds (___)" is 15 minutes
+    if kind == "name" and re.match(r"['’]s\b", after):
+        return "the owner of a name, not the name"  # "___'s mrjob"
     if kind == "name" and after.startswith(":") and before.strip():
         return "a label, not a fact"
     if plain(answer.strip("`")) not in plain(quote) or re.search(rf"(?:<sup>|\[\^)\s*{re.escape(answer)}", quote):
@@ -422,7 +426,7 @@ def common_names(notes: list[ParsedNote], *, share: float = DEFAULT_COMMON_SHARE
     sections = [s for n in notes for s in n.content_sections]
     seen: dict[str, int] = {}
     for section in sections:
-        for word in set(plain(section.text).split()):
+        for word in {w.strip(".,;:()!?'\"") for w in plain(section.text).split()}:
             seen[word] = seen.get(word, 0) + 1
     floor = max(least, share * len(sections))
     return frozenset(w for w, n in seen.items() if n > floor)

@@ -319,3 +319,22 @@ def test_coverage_html_escapes_headings_and_colours_by_recall():
     assert "Pricing &amp; tiers" in shown and "margin: 0 0 0.3rem 1.3em" in shown  # a level deeper, indented
     assert recall_colour(None) == NEVER_STUDIED and recall_colour(0.0).startswith("hsla(0,")
     assert recall_colour(1.0).startswith("hsla(120,")
+
+
+def test_an_unreachable_llm_leaves_one_sentence_and_the_cloze_cards(monkeypatch, seed_settings, db):
+    from bench.processes import free_port
+
+    monkeypatch.setenv("LLM_PROVIDER", "openai")
+    monkeypatch.setenv("LLM_BASE_URL", f"http://127.0.0.1:{free_port()}/v1")  # nothing listens there
+    monkeypatch.setenv("LLM_TIMEOUT_S", "3")
+    at = open_study(monkeypatch, seed_settings.notes_dir, seed_settings.chroma_dir, db)
+    button = next(b for b in at.button if b.key == "study_llm_questions")
+    assert "0 so far" in button.label
+    button.click().run()
+    assert not at.exception, at.exception
+    [warning] = [w.value for w in at.warning]
+    assert warning.startswith("No free-form questions this time") and "could not be reached" in warning
+    card = shown_card(at, db)
+    assert card.kind != "question"
+    check(at, card.answer)
+    assert any(s.value.startswith("Right") for s in at.success), [s.value for s in at.success]  # graded without the model

@@ -231,16 +231,18 @@ def study_chat(settings: Settings):
         return None
 
 
-def write_llm_questions(deck: Deck, chat, settings: Settings) -> str:
+def write_llm_questions(deck: Deck, chat, settings: Settings) -> tuple[str, str]:
     """Ask the LLM for free-form questions on every section not asked yet, sync them in, and say what came of
-    it in one sentence (an unreachable model leaves the cloze cards as they are)."""
+    it in one sentence, (kind, text) (an unreachable model leaves the cloze cards as they are)."""
     cards = list(deck.cards)
     before = sum(c.kind == "question" for c in cards)
     problems = add_llm_questions(cards, deck.corpus, deck.store, chat, timeout_s=settings.llm_timeout_s)
     deck.store.sync(cards)
     _open_deck.clear()
     added = sum(c.kind == "question" for c in cards) - before
-    return problems[0] if problems else f"{added} question{'s' * (added != 1)} written by the language model."
+    if problems:
+        return "warning", problems[0]
+    return "done", f"{added} question{'s' * (added != 1)} written by the language model."
 
 
 def show_llm_questions(deck: Deck, settings: Settings, chat) -> None:
@@ -252,7 +254,7 @@ def show_llm_questions(deck: Deck, settings: Settings, chat) -> None:
     if st.button(f"Write questions with the language model ({asked} so far)", icon=":material/auto_awesome:",
                  key="study_llm_questions"):
         with st.spinner("The language model is writing questions, section by section…"):
-            st.session_state[NOTICE_KEY] = ("done", write_llm_questions(deck, chat, settings))
+            st.session_state[NOTICE_KEY] = write_llm_questions(deck, chat, settings)
         st.rerun()
 
 
