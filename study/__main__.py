@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_quiz(deck, scope, *, limit: int, read=input, write=print, chat=None) -> int:
     """Ask due cards, then new ones: type the answer, see the grade and the passage, rate 1-4."""
-    from study.deck import study_queue
+    from study.deck import study_queue, wait_text
     from study.freeform import grade_card
     from study.store import CardGone
 
@@ -71,17 +71,9 @@ def run_quiz(deck, scope, *, limit: int, read=input, write=print, chat=None) -> 
             write(f"  {exc}")
             continue
         asked += 1
-        write(f"  next in {_interval(result.interval_s)}")
+        write(f"  next in {wait_text(result.interval_s)}")
     write(f"\n{asked} reviewed.")
     return asked
-
-
-def _interval(seconds: float) -> str:
-    for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute")):
-        if seconds >= size:
-            n = round(seconds / size)
-            return f"{n} {unit}{'s' if n != 1 else ''}"
-    return "under a minute"
 
 
 def main(argv: list[str] | None = None) -> int:

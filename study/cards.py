@@ -15,9 +15,8 @@ from dataclasses import asdict, dataclass, field
 from notes.model import ParsedNote, Section
 from notes.units import Unit, units_of
 from qa.text import content_terms, name_vocabulary
-from study.blanks import (Blank, command_blanks, figure_blanks, item_blanks, name_blanks,  # noqa: F401 (re-exported)
-                          term_blank)
-from study.keep import BLANK, MIN_CONTEXT_TERMS, keep_reason, plain  # noqa: F401 (re-exported)
+from study.blanks import Blank, command_blanks, figure_blanks, item_blanks, name_blanks, term_blank
+from study.keep import BLANK, MIN_CONTEXT_TERMS, keep_reason, plain
 
 DEFAULT_MAX_PER_SECTION = 6  # cards kept per section, the best first (one per quote)
 DEFAULT_MAX_PER_UNIT = 2  # a row of limits gives one card per figure, up to this many
@@ -59,7 +58,6 @@ class Card:
         return data
 
 
-
 def card_id(source: str, quote: str, answer: str) -> str:
     """Stable across edits elsewhere: the same quote with the same blank is the same card (and keeps its
     reviews) wherever its section moves; a changed quote is a new card."""
@@ -70,11 +68,8 @@ def section_hash(section: Section) -> str:
     return hashlib.sha1(section.text.encode()).hexdigest()[:16]
 
 
-
 def _prompt(text: str, blank: Blank) -> str:
     return f"{text[:blank.start]}{BLANK}{text[blank.end:]}"
-
-
 
 
 def _mostly_links(quote: str) -> bool:
@@ -97,6 +92,7 @@ def unit_cards(unit: Unit, section: Section, names: set[str], *, common: frozens
                   + name_blanks(text, names))
     cards: list[Card] = []
     taken: list[Blank] = []
+    heading_words = plain(" ".join(section.heading_path))
     for blank in sorted(blanks, key=lambda b: (-b.score, b.start)):
         if any(blank.start < t.end and t.start < blank.end for t in taken):
             continue
@@ -113,7 +109,6 @@ def unit_cards(unit: Unit, section: Section, names: set[str], *, common: frozens
                        common=common, widespread=widespread):
             continue
         taken.append(blank)
-        heading_words = plain(" ".join(section.heading_path))
         score = blank.score - (1.0 if plain(answer) in heading_words else 0.0)
         cards.append(Card(card_id(section.source, unit.quote, answer), section.source, section.anchor,
                           section.breadcrumb, prompt, answer, unit.quote, blank.kind, section_hash(section),

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ingest.index import NotesCorpus, load_corpus
 from qa.settings import Settings
-from study.cards import Card, make_cards
+from study.cards import Card, make_cards, section_hash
 from study.store import DEFAULT_NEW_PER_DAY, StudyCard, StudyStore, SyncReport
 
 DAY_S = 86400.0
@@ -54,9 +54,9 @@ def add_llm_questions(cards: list[Card], corpus: NotesCorpus, store: StudyStore,
     without `chat`, those already written, so a session without the model never retires them); returns the
     problems met (an unreachable model stops asking, the cloze cards stay)."""
     from qa.llm import LLMUnavailable
-    from study.cards import section_hash
     from study.freeform import write_questions
 
+    have = {c.id for c in cards}
     for note in corpus.notes:
         for section in note.content_sections:
             key = section_hash(section)
@@ -67,7 +67,10 @@ def add_llm_questions(cards: list[Card], corpus: NotesCorpus, store: StudyStore,
                 except LLMUnavailable as exc:
                     return [f"No free-form questions this time: {exc}; the cloze cards are all there."]
                 store.save_generated(key, found)
-            cards += [c for c in found or [] if c.id not in {x.id for x in cards}]
+            for card in found or []:
+                if card.id not in have:
+                    cards.append(card)
+                    have.add(card.id)
     return []
 
 
@@ -106,3 +109,12 @@ def study_queue(store: StudyStore, scope: Scope = Scope(), *, now: float | None 
     new = fresh[:max(0, new_per_day - started)]
     later = sum(1 for c in cards if not c.is_new and c.due > now)
     return Queue(due + new, len(due), len(new), later)
+
+
+def wait_text(seconds: float) -> str:
+    """'under a minute', '10 minutes', '3 hours', '4 days', '2 months'."""
+    for size, unit in ((30 * 86400, "month"), (86400, "day"), (3600, "hour"), (60, "minute")):
+        if seconds >= size - 0.5:
+            n = round(seconds / size)
+            return f"{n} {unit}{'s' * (n != 1)}"
+    return "under a minute"

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from fsrs import Card as FsrsCard
-from fsrs import Rating, Scheduler, State
+from fsrs import Rating, Scheduler
 
 from contextlib import contextmanager
 
@@ -100,11 +100,20 @@ def _dt(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, tz=timezone.utc)
 
 
-def _card_from_json(text: str) -> Card:
-    data = json.loads(text)
+def _card_from_dict(data: dict) -> Card:
+    data = dict(data)
     for key in ("heading_path", "anchor_path", "tags"):
         data[key] = tuple(data.get(key) or ())
     return Card(**data)
+
+
+_CARD_COLUMNS = "card, fsrs, due, reviewed, retired"
+
+
+def _study_card(row: tuple) -> StudyCard:
+    """A `SELECT {_CARD_COLUMNS}` row as a card with its schedule."""
+    card, fsrs, due, reviews, retired = row
+    return StudyCard(_card_from_dict(json.loads(card)), due, reviews, retired, FsrsCard.from_json(fsrs))
 
 
 class StudyStore(Records):
@@ -161,18 +170,13 @@ class StudyStore(Records):
         """Every stored card with its schedule, in note order (retired ones only when asked)."""
         where = "" if include_retired else " WHERE retired IS NULL"
         with self._connect() as db:
-            rows = db.execute(f"SELECT card, fsrs, due, reviewed, retired FROM study_cards{where} "
-                              "ORDER BY created, rowid").fetchall()
-        return [StudyCard(_card_from_json(c), due, n, retired, FsrsCard.from_json(f)) for c, f, due, n, retired in rows]
+            rows = db.execute(f"SELECT {_CARD_COLUMNS} FROM study_cards{where} ORDER BY created, rowid").fetchall()
+        return [_study_card(row) for row in rows]
 
     def card(self, card_id: str) -> StudyCard | None:
         with self._connect() as db:
-            row = db.execute("SELECT card, fsrs, due, reviewed, retired FROM study_cards WHERE id = ?",
-                             (card_id,)).fetchone()
-        if row is None:
-            return None
-        c, f, due, n, retired = row
-        return StudyCard(_card_from_json(c), due, n, retired, FsrsCard.from_json(f))
+            row = db.execute(f"SELECT {_CARD_COLUMNS} FROM study_cards WHERE id = ?", (card_id,)).fetchone()
+        return None if row is None else _study_card(row)
 
     def review(self, card_id: str, rating: str, *, verdict: str = "", typed: str = "",
                now: float | None = None) -> ReviewResult:
@@ -209,7 +213,7 @@ class StudyStore(Records):
         """The free-form cards the LLM wrote for this version of a section (None: not asked yet)."""
         with self._connect() as db:
             row = db.execute("SELECT cards FROM study_generated WHERE section_hash = ?", (section_hash,)).fetchone()
-        return None if row is None else [_card_from_json(json.dumps(c)) for c in json.loads(row[0])]
+        return None if row is None else [_card_from_dict(c) for c in json.loads(row[0])]
 
     def save_generated(self, section_hash: str, cards: list[Card]) -> None:
         with self._lock, self._connect() as db:
@@ -221,7 +225,3 @@ class StudyStore(Records):
         if card.fsrs is None or card.fsrs.last_review is None:
             return None
         return float(self.scheduler.get_card_retrievability(card.fsrs, _dt(time.time() if now is None else now)))
-
-
-def is_learning(card: StudyCard) -> bool:
-    return card.fsrs is not None and card.fsrs.state in (State.Learning, State.Relearning)

@@ -40,15 +40,21 @@ APP_NOTES: dict[str, Path] = {}  # the notes folder of each app the fixture star
 ANSWER_TIMEOUT_MS = 60_000
 
 
+def copy_seed(root: Path, seed_settings) -> tuple[Path, Path]:
+    """The session's seed notes and index, copied under `root` (an app under test may change its own copy)."""
+    notes, chroma = root / "notes", root / ".chroma"
+    shutil.copytree(seed_settings.notes_dir, notes)
+    shutil.copytree(seed_settings.chroma_dir, chroma)
+    return notes, chroma
+
+
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory, seed_settings, model):
     """`streamlit run app.py` on a free loopback port, over a copy of the seed index plus a note with <script>."""
     from ingest.index import sync_index
 
     root = tmp_path_factory.mktemp("browser-app")
-    notes, chroma = root / "notes", root / ".chroma"
-    shutil.copytree(seed_settings.notes_dir, notes)
-    shutil.copytree(seed_settings.chroma_dir, chroma)
+    notes, chroma = copy_seed(root, seed_settings)
     (notes / "evil.md").write_text(EVIL_NOTE, encoding="utf-8")
     for vault_note in (FIXTURES / "obsidian").glob("*.md"):  # an Obsidian vault's notes
         shutil.copyfile(vault_note, notes / vault_note.name)
@@ -328,9 +334,7 @@ def study_app(tmp_path_factory, seed_settings, model):
     from ingest.index import sync_index
 
     root = tmp_path_factory.mktemp("study-app")
-    notes, chroma = root / "notes", root / ".chroma"
-    shutil.copytree(seed_settings.notes_dir, notes)
-    shutil.copytree(seed_settings.chroma_dir, chroma)
+    notes, chroma = copy_seed(root, seed_settings)
     sync_index(make_settings(notes, chroma), model, progress=False)  # the copy's own folder (nothing to embed)
     port = free_port()
     with serve(streamlit_command(port), port, root / "streamlit.log", cwd=REPO, env=app_env(notes, chroma)):

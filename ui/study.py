@@ -21,7 +21,7 @@ from ingest.index import notes_stamp
 from qa.errors import NotesQAError
 from qa.settings import Settings
 from study.cards import BLANK, Card
-from study.deck import Deck, Queue, Scope, add_llm_questions, open_deck, study_queue
+from study.deck import Deck, Queue, Scope, add_llm_questions, open_deck, study_queue, wait_text
 from study.freeform import grade_card
 from study.grade import Grade
 from study.store import RATINGS, CardGone, StudyCard, StudyStore
@@ -280,15 +280,6 @@ def rate_card(store: StudyStore, card_id: str, rating: str, grade: Grade) -> Non
     st.session_state[NOTICE_KEY] = notice
     st.session_state[TURN_KEY] = st.session_state.get(TURN_KEY, 0) + 1
     forget_card()
-
-
-def wait_text(seconds: float) -> str:
-    """'under a minute', '10 minutes', '3 hours', '4 days', '2 months'."""
-    for size, unit in ((30 * 86400, "month"), (86400, "day"), (3600, "hour"), (60, "minute")):
-        if seconds >= size - 0.5:
-            n = round(seconds / size)
-            return f"{n} {unit}{'s' * (n != 1)}"
-    return "under a minute"
 
 
 def rating_intervals(store: StudyStore, card: StudyCard, *, now: float | None = None) -> dict[str, float]:
